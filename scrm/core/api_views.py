@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+class MeApi(APIView):
+    """Who is calling, in which corp, with which role."""
+
+    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        username = serializers.CharField()
+        corp_id = serializers.CharField()
+        corp_name = serializers.CharField()
+        role = serializers.CharField()
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request: Request) -> Response:
+        membership = request._request.membership  # type: ignore[attr-defined]
+        data = {
+            "username": request.user.get_username(),
+            "corp_id": membership.corp.corp_id,
+            "corp_name": membership.corp.name,
+            "role": membership.role,
+        }
+        return Response(self.OutputSerializer(data).data)

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+
+from scrm.tenancy.models import Corp, Membership
+
+
+def membership_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Membership]:
+    if not user.is_authenticated:
+        return Membership.objects.none()
+    return Membership.objects.filter(user=user).select_related("corp").order_by("corp__name")
+
+
+def membership_get(*, user: AbstractBaseUser | AnonymousUser, corp_pk: int | None) -> Membership | None:
+    """The user's membership in corp_pk, or their first one when corp_pk is unknown or not theirs."""
+    memberships = membership_list(user=user)
+    if corp_pk is not None:
+        chosen = memberships.filter(corp_id=corp_pk).first()
+        if chosen is not None:
+            return chosen
+    return memberships.first()
+
+
+def corp_get_by_corp_id(*, corp_id: str) -> Corp | None:
+    return Corp.objects.filter(corp_id=corp_id).first()

@@ -1,0 +1,42 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.i18n import set_language
+from drf_spectacular.views import SpectacularAPIView
+
+from scrm.callbacks.views import wecom_callback
+from scrm.core import views as core_views
+from scrm.core.api_views import MeApi
+from scrm.tenancy.permissions import public_view, user_view
+
+# Django's own admin keeps its own staff-only login.
+admin.site.site_header = "SCRM admin"
+
+auth_patterns = [
+    path(
+        "login/",
+        public_view(auth_views.LoginView.as_view(redirect_authenticated_user=True)),
+        name="login",
+    ),
+    path("logout/", public_view(auth_views.LogoutView.as_view()), name="logout"),
+    path("password/", user_view(auth_views.PasswordChangeView.as_view()), name="password_change"),
+    path(
+        "password/done/", user_view(auth_views.PasswordChangeDoneView.as_view()), name="password_change_done"
+    ),
+]
+
+api_patterns = [
+    path("me/", MeApi.as_view(), name="me"),
+]
+
+urlpatterns = [
+    path("", include("scrm.dashboard.urls")),
+    path("", include("scrm.tenancy.urls")),
+    path("accounts/", include(auth_patterns)),
+    path("i18n/setlang/", public_view(set_language), name="set_language"),
+    path("wecom/callback/<str:corp_id>/", wecom_callback, name="wecom_callback"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/v1/", include((api_patterns, "api"))),
+    path("admin/", admin.site.urls),
+]

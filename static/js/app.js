@@ -1,0 +1,29 @@
+// Small progressive enhancements; every page works without them.
+document.addEventListener("DOMContentLoaded", () => {
+  const toggle = document.querySelector("[data-nav-toggle]");
+  const nav = document.getElementById("sidenav");
+  if (toggle && nav) {
+    toggle.addEventListener("click", () => {
+      const open = nav.classList.toggle("open");
+      toggle.setAttribute("aria-expanded", String(open));
+    });
+  }
+  document.querySelectorAll("select[data-autosubmit]").forEach((el) => {
+    el.addEventListener("change", () => el.form.submit());
+  });
+  document.querySelectorAll("[data-copy]").forEach((btn) => {
+    btn.addEventListener("click", async () => {
+      const target = document.getElementById(btn.dataset.copy);
+      const text = target.value !== undefined ? target.value : target.textContent;
+      try {
+        await navigator.clipboard.writeText(text);
+      } catch (e) {
+        target.select && target.select();
+        document.execCommand("copy");
+      }
+      const original = btn.textContent;
+      btn.textContent = btn.dataset.copied || "✓";
+      setTimeout(() => { btn.textContent = original; }, 1500);
+    });
+  });
+});

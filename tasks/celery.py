@@ -1,0 +1,50 @@
+"""The Celery app: three lanes, at-least-once delivery, and the beat schedule in code."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scrm.settings")
+
+app = Celery("scrm")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+# Lanes. realtime: welcome messages inside WeCom's 20-second window, nothing else.
+# events: applying callbacks, enrichment. bulk: syncs, broadcasts, reports.
+LANES = ("realtime", "events", "bulk")
+
+app.conf.update(
+    task_queues=[Queue(name) for name in LANES],
+    task_default_queue="events",
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    # At-least-once: a task is acknowledged after it ran, and redelivered if its worker dies.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    # An unacknowledged task comes back after this long (Redis broker); longer than any task may run.
+    broker_transport_options={"visibility_timeout": 3600, "queue_order_strategy": "priority"},
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    timezone="Asia/Shanghai",
+    enable_utc=True,
+    beat_schedule={
+        # Each lane proves it is alive; the dashboard shows a lane whose heartbeat is stale.
+        **{
+            f"heartbeat-{lane}": {
+                "task": "tasks.maintenance.heartbeat",
+                "schedule": 30.0,
+                "args": (lane,),
+                "options": {"queue": lane, "expires": 60},
+            }
+            for lane in LANES
+        },
+    },
+)
+
+app.autodiscover_tasks(["tasks"], related_name=None, force=True)
