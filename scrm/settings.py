@@ -65,6 +65,9 @@ WECOM_SANDBOX_URL = env("WECOM_SANDBOX_URL", "http://127.0.0.1:8900" if DEBUG el
 # Public base URL of this product, used to show the callback URL to admins.
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://127.0.0.1:8000" if DEBUG else "")
 TIME_ZONE = env("TIME_ZONE", "Asia/Shanghai")
+# Callbacks whose timestamp is further than this from our clock are refused as replays (0: off).
+# WeCom documents no window; its retries come within minutes, so an hour leaves room for clock skew.
+WECOM_CALLBACK_REPLAY_WINDOW = int(env("WECOM_CALLBACK_REPLAY_WINDOW", "3600"))
 
 
 def _refuse_insecure_defaults() -> None:
@@ -105,6 +108,9 @@ INSTALLED_APPS = [
     "scrm.core",
     "scrm.tenancy",
     "scrm.callbacks",
+    "scrm.customers",
+    "scrm.groups",
+    "scrm.sync",
     "scrm.dashboard",
 ]
 
@@ -212,6 +218,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Corp-scoped REST API. Every endpoint acts on the caller's current corp.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["scrm.core.api.IsCorpMember"],
 }
 
 # Celery: three lanes so welcome messages never wait behind bulk work.

@@ -34,6 +34,8 @@ app.conf.update(
     timezone="Asia/Shanghai",
     enable_utc=True,
     beat_schedule={
+        # Callbacks stored while Redis was down, or queued and lost with a Redis restart.
+        "sweep-inbox": {"task": "tasks.inbox.sweep_inbox", "schedule": 30.0, "options": {"queue": "events"}},
         # Each lane proves it is alive; the dashboard shows a lane whose heartbeat is stale.
         **{
             f"heartbeat-{lane}": {
@@ -47,4 +49,6 @@ app.conf.update(
     },
 )
 
-app.autodiscover_tasks(["tasks"], related_name=None, force=True)
+app.conf.task_routes = {"tasks.sync.*": {"queue": "events"}, "tasks.inbox.*": {"queue": "events"}}
+# The task modules, imported by the worker at start.
+app.conf.imports = ("tasks.maintenance", "tasks.inbox", "tasks.sync")

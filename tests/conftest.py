@@ -78,3 +78,14 @@ def bob_client(world: World) -> Client:
 @pytest.fixture
 def charlie_client(world: World) -> Client:
     return client_for(world.charlie)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_test_redis() -> None:
+    """Start every run with an empty test Redis database (queues, token cache, rate-limit counters)."""
+    from django.conf import settings
+
+    assert settings.REDIS_URL.endswith("/15"), "tests must not touch the dev Redis database"
+    from scrm.core.redis import get_redis
+
+    get_redis().flushdb()

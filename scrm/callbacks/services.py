@@ -1,16 +1,128 @@
 from __future__ import annotations
 
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from scrm.callbacks.models import InboxEvent, InboxStatus
 from scrm.tenancy.models import Corp
 from wecom.crypto import CallbackCrypto
+from wecom.events import Event, event_lane, parse_event
+
+logger = logging.getLogger(__name__)
+
+# Bodies above this are refused before any parsing: WeCom's callbacks are a few hundred bytes.
+MAX_CALLBACK_BYTES = 64 * 1024
 
 
 @lru_cache(maxsize=256)
-def _crypto(token: str, aes_key: str, corp_id: str) -> CallbackCrypto:
+def _crypto(token: str, aes_key: str, corp_id: str, replay_window: int) -> CallbackCrypto:
     # Key derivation once per credentials, not per callback.
-    return CallbackCrypto(token, aes_key, corp_id)
+    return CallbackCrypto(
+        token, aes_key, corp_id, max_body_bytes=MAX_CALLBACK_BYTES, replay_window=replay_window or None
+    )
 
 
 def callback_crypto_for(*, corp: Corp) -> CallbackCrypto:
-    return _crypto(corp.callback_token, corp.encoding_aes_key, corp.corp_id)
+    return _crypto(
+        corp.callback_token, corp.encoding_aes_key, corp.corp_id, settings.WECOM_CALLBACK_REPLAY_WINDOW
+    )
+
+
+@dataclass(frozen=True)
+class Received:
+    event_id: int | None  # None: a repeat delivery of an event already stored
+    kind: str
+    lane: str
+
+
+_INSERT = """
+INSERT INTO callbacks_inboxevent
+    (corp_id, digest, kind, lane, payload, event_time, received_at, status, attempts, last_error, deliveries)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, '', 1)
+ON CONFLICT (corp_id, digest) DO NOTHING
+RETURNING id
+"""
+
+
+def inbox_receive(*, corp: Corp, msg_signature: str, timestamp: str, nonce: str, body: bytes) -> Received:
+    """Verifies, decrypts and stores one callback; enqueues it once the row is committed.
+
+    Raises CallbackError (forged or malformed: nothing stored) and database errors (the caller answers 503
+    so WeCom retries). A repeat delivery inserts nothing and enqueues nothing.
+    """
+    plaintext = callback_crypto_for(corp=corp).decrypt(msg_signature, timestamp, nonce, body)
+    event = parse_event(plaintext)
+    if event.to_user_name != corp.corp_id:
+        # The receiveid inside the ciphertext matched; a ToUserName that disagrees is a bug or a forgery.
+        logger.warning("callback refused: ToUserName does not match the corp")
+        from wecom.crypto import ReceiveIdError
+
+        raise ReceiveIdError("ToUserName does not match the corp", reason="to_user_name")
+    lane = event_lane(event)
+    digest = hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT,
+            [
+                corp.pk,
+                digest,
+                event.kind,
+                lane,
+                plaintext,
+                event.create_time,
+                timezone.now(),
+                InboxStatus.PENDING,
+            ],
+        )
+        row = cursor.fetchone()
+        event_id = row[0] if row else None
+        if event_id is not None:
+            transaction.on_commit(lambda: inbox_enqueue(event_id=event_id, lane=lane))
+    return Received(event_id=event_id, kind=event.kind, lane=lane)
+
+
+def inbox_enqueue(*, event_id: int, lane: str) -> bool:
+    """Hands a stored event to its lane. When Redis is down the row stays pending for the sweeper."""
+    from tasks.inbox import process_inbox_event
+
+    try:
+        # No publish retries: answering WeCom fast matters more, and the sweeper re-sends what is pending.
+        process_inbox_event.apply_async(args=(event_id,), queue=lane, retry=False)
+    except Exception as exc:  # kombu raises several types when the broker is unreachable
+        logger.warning("inbox event %s left pending: broker unavailable (%s)", event_id, type(exc).__name__)
+        return False
+    InboxEvent.objects.filter(pk=event_id, status=InboxStatus.PENDING).update(
+        status=InboxStatus.QUEUED, enqueued_at=timezone.now()
+    )
+    return True
+
+
+# A queued event not processed after this long was lost with a Redis restart (it keeps nothing on disk).
+REQUEUE_AFTER = timedelta(minutes=10)
+PENDING_GRACE = timedelta(seconds=5)
+
+
+def inbox_sweep(*, limit: int = 1000) -> int:
+    """Enqueues what is pending (Redis was down) and what was queued but lost; returns how many."""
+    now = timezone.now()
+    stale = InboxEvent.objects.filter(
+        status=InboxStatus.PENDING, received_at__lt=now - PENDING_GRACE
+    ) | InboxEvent.objects.filter(status=InboxStatus.QUEUED, enqueued_at__lt=now - REQUEUE_AFTER)
+    count = 0
+    for event_id, lane in stale.order_by("received_at").values_list("pk", "lane")[:limit]:
+        InboxEvent.objects.filter(pk=event_id, status=InboxStatus.QUEUED).update(status=InboxStatus.PENDING)
+        if not inbox_enqueue(event_id=event_id, lane=lane):
+            break
+        count += 1
+    return count
+
+
+def parse_stored(event: InboxEvent) -> Event:
+    return parse_event(event.payload)

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import logging
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.db import DatabaseError
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_http_methods
 
-from scrm.callbacks.services import callback_crypto_for
+from scrm.callbacks.services import MAX_CALLBACK_BYTES, callback_crypto_for, inbox_receive
 from scrm.core.context import corp_var
+from scrm.tenancy.models import Corp
 from scrm.tenancy.permissions import public_view
 from scrm.tenancy.selectors import corp_get_by_corp_id
 from wecom.crypto import CallbackError, SignatureError
@@ -15,20 +17,35 @@ from wecom.crypto import CallbackError, SignatureError
 logger = logging.getLogger(__name__)
 
 
-# Reference: Doc 90930 (URL verification: decrypt echostr and answer the plaintext alone, within 1 s)
+def _plain(status: int, text: str = "") -> HttpResponse:
+    return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
+
+
+# Reference: Doc 90930 (GET verifies the URL; POST delivers an encrypted event; answer within 5 s,
+# HTTP 200 with an empty body; anything else makes WeCom retry up to 3 times)
 @public_view
 @csrf_exempt
-@require_GET
+@require_http_methods(["GET", "POST"])
 def wecom_callback(request: HttpRequest, corp_id: str) -> HttpResponse:
-    corp = corp_get_by_corp_id(corp_id=corp_id)
+    try:
+        corp = corp_get_by_corp_id(corp_id=corp_id)
+    except DatabaseError:
+        logger.error("callback not stored: database unavailable")
+        return _plain(503)
     if corp is None:
         raise Http404
     corp_var.set(corp.corp_id)
+    if request.method == "GET":
+        return _verify(request, corp)
+    return _receive(request, corp)
+
+
+def _verify(request: HttpRequest, corp: Corp) -> HttpResponse:
     params = request.GET
     missing = [k for k in ("msg_signature", "timestamp", "nonce", "echostr") if not params.get(k)]
     if missing:
         logger.warning("callback verification rejected: missing %s", ",".join(missing))
-        return HttpResponseBadRequest("missing " + ",".join(missing), content_type="text/plain")
+        return _plain(400, "missing " + ",".join(missing))
     try:
         # The framework already URL-decoded the query once; decoding again would turn '+' into ' '.
         plaintext = callback_crypto_for(corp=corp).verify_url(
@@ -36,8 +53,42 @@ def wecom_callback(request: HttpRequest, corp_id: str) -> HttpResponse:
         )
     except SignatureError:
         logger.warning("callback verification rejected: bad signature")
-        return HttpResponseForbidden("bad signature", content_type="text/plain")
+        return _plain(403, "bad signature")
     except CallbackError as exc:
         logger.warning("callback verification rejected: %s", exc)
-        return HttpResponseBadRequest("bad request", content_type="text/plain")
-    return HttpResponse(plaintext, content_type="text/plain; charset=utf-8")
+        return _plain(400, "bad request")
+    return _plain(200, plaintext)
+
+
+def _receive(request: HttpRequest, corp: Corp) -> HttpResponse:
+    params = request.GET
+    missing = [k for k in ("msg_signature", "timestamp", "nonce") if not params.get(k)]
+    if missing:
+        logger.warning("callback rejected: missing %s", ",".join(missing))
+        return _plain(400, "missing " + ",".join(missing))
+    length = int(request.META.get("CONTENT_LENGTH") or 0)
+    if length > MAX_CALLBACK_BYTES:
+        logger.warning("callback rejected: body of %d bytes", length)
+        return _plain(413, "body too large")
+    try:
+        received = inbox_receive(
+            corp=corp,
+            msg_signature=params["msg_signature"],
+            timestamp=params["timestamp"],
+            nonce=params["nonce"],
+            body=request.body,
+        )
+    except SignatureError:
+        logger.warning("callback rejected: bad signature")
+        return _plain(403, "bad signature")
+    except CallbackError as exc:
+        logger.warning("callback rejected: %s (%s)", exc.reason, exc.code)
+        return _plain(400, "bad request")
+    except DatabaseError:
+        logger.error("callback not stored: database unavailable; WeCom will retry")
+        return _plain(503)
+    if received.event_id is None:
+        logger.info("callback repeated: %s already stored", received.kind)
+    else:
+        logger.info("callback stored: %s #%s lane=%s", received.kind, received.event_id, received.lane)
+    return _plain(200)

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 class MeApi(APIView):
     """Who is calling, in which corp, with which role."""
 
-    class OutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    class OutputSerializer(serializers.Serializer):
         username = serializers.CharField()
         corp_id = serializers.CharField()
         corp_name = serializers.CharField()

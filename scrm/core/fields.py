@@ -7,7 +7,7 @@ from django.db import models
 from scrm.core.crypto import decrypt_str, encrypt_str
 
 
-class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
+class EncryptedTextField(models.TextField):
     """A text column stored encrypted (AES-GCM). The plaintext exists only in memory.
 
     The model and field name are bound as associated data, so a ciphertext copied into another

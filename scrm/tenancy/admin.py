@@ -4,7 +4,7 @@ from scrm.tenancy.models import Corp, Membership
 
 
 @admin.register(Corp)
-class CorpAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class CorpAdmin(admin.ModelAdmin):
     # Secrets are never shown or edited here: they are set through the corp settings page only.
     fields = ["name", "corp_id", "agent_id", "api_base", "created_at", "updated_at", "last_connection_ok_at"]
     readonly_fields = ["corp_id", "created_at", "updated_at", "last_connection_ok_at"]
@@ -16,7 +16,7 @@ class CorpAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class MembershipAdmin(admin.ModelAdmin):
     list_display = ["user", "corp", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["user__username", "corp__corp_id", "corp__name"]

@@ -1,18 +1,18 @@
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
 from scrm.tenancy.models import Corp, Membership
 
 
-def membership_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Membership]:
+def membership_list(*, user: User | AnonymousUser) -> QuerySet[Membership]:
     if not user.is_authenticated:
         return Membership.objects.none()
     return Membership.objects.filter(user=user).select_related("corp").order_by("corp__name")
 
 
-def membership_get(*, user: AbstractBaseUser | AnonymousUser, corp_pk: int | None) -> Membership | None:
+def membership_get(*, user: User | AnonymousUser, corp_pk: int | None) -> Membership | None:
     """The user's membership in corp_pk, or their first one when corp_pk is unknown or not theirs."""
     memberships = membership_list(user=user)
     if corp_pk is not None:

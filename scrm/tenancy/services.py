@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from dataclasses import dataclass
+
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from scrm.tenancy.models import Corp, Membership, Role
@@ -9,7 +11,7 @@ from scrm.tenancy.models import Corp, Membership, Role
 @transaction.atomic
 def corp_create(
     *,
-    user: AbstractBaseUser,
+    user: User,
     name: str,
     corp_id: str,
     agent_id: int,
@@ -59,7 +61,7 @@ def corp_update(
     return corp
 
 
-def membership_set(*, corp: Corp, user: AbstractBaseUser, role: str) -> Membership:
+def membership_set(*, corp: Corp, user: User, role: str) -> Membership:
     membership, _ = Membership.objects.update_or_create(corp=corp, user=user, defaults={"role": role})
     return membership
 
@@ -90,3 +92,39 @@ def membership_remove(*, corp: Corp, membership_pk: int) -> None:
     if membership.role == Role.ADMIN and len(admins) <= 1:
         raise LastAdminError
     membership.delete()
+
+
+@dataclass(frozen=True)
+class ConnectionResult:
+    ok: bool
+    message: str
+    errcode: int | None = None
+
+
+def corp_test_connection(*, corp: Corp) -> ConnectionResult:
+    """Fetches an access token and the members with customer-contact permission; says what is wrong."""
+    from django.utils import timezone
+    from django.utils.translation import get_language
+    from django.utils.translation import gettext as _
+
+    from scrm.core.wecom import wecom_client
+    from wecom.errors import WeComError
+
+    client = wecom_client(corp=corp, lane="events")
+    lang = "en" if (get_language() or "").startswith("en") else "zh-hans"
+    try:
+        client.tokens.get()
+        follow_users = client.get_follow_user_list().get("follow_user", [])
+    except WeComError as exc:
+        message = exc.message(lang)
+        code = f" (errcode {exc.errcode})" if exc.errcode is not None else ""
+        corp.last_connection_error = f"{message}{code}"[:300]
+        corp.save(update_fields=["last_connection_error"])
+        return ConnectionResult(ok=False, message=corp.last_connection_error, errcode=exc.errcode)
+    corp.last_connection_ok_at = timezone.now()
+    corp.last_connection_error = ""
+    corp.save(update_fields=["last_connection_ok_at", "last_connection_error"])
+    return ConnectionResult(
+        ok=True,
+        message=_("Connected. %(n)d members have customer-contact permission.") % {"n": len(follow_users)},
+    )

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from typing import cast
+
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -39,7 +42,7 @@ def corp_switch(request: HttpRequest) -> HttpResponse:
 def onboarding(request: HttpRequest) -> HttpResponse:
     form = CorpCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        corp = services.corp_create(user=request.user, **form.cleaned_data)
+        corp = services.corp_create(user=cast(User, request.user), **form.cleaned_data)
         request.session[SESSION_CORP_KEY] = corp.pk
         messages.success(request, _("Corp connected. Finish the steps below in the WeCom admin console."))
         return redirect("tenancy:corp_settings")

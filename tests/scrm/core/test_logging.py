@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from django.test import Client
@@ -17,7 +18,7 @@ def test_log_lines_carry_request_id_and_corp(world: World, caplog: pytest.LogCap
     with caplog.at_level(logging.WARNING, logger="scrm.callbacks.views"):
         response = Client().get(
             f"/wecom/callback/{world.corp_a.corp_id}/",
-            {"msg_signature": "0" * 40, "timestamp": "1", "nonce": "n", "echostr": "AAAA"},
+            {"msg_signature": "0" * 40, "timestamp": str(int(time.time())), "nonce": "n", "echostr": "AAAA"},
             HTTP_X_REQUEST_ID="req-0123456789",
         )
         records = [r for r in caplog.records if r.name == "scrm.callbacks.views"]

@@ -54,6 +54,7 @@ def test_onboarding_creates_corp_with_creator_as_admin_and_encrypted_secrets(db:
 )
 def test_onboarding_validates_each_field(db: None, field: str, value: str, message: str) -> None:
     client = client_for(make_user("founder"))
+    client.cookies["django_language"] = "en"
     response = client.post("/corps/new/", {**VALID, field: value})
     assert response.status_code == 200
     assert field in response.context["form"].errors

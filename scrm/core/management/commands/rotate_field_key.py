@@ -22,7 +22,7 @@ class Command(BaseCommand):
             if not fields:
                 continue
             names = [f.name for f in fields]
-            columns = [f.column for f in fields]
+            columns = [str(f.column) for f in fields]
             with transaction.atomic():
                 for obj in model._base_manager.select_for_update().only("pk", *names).iterator():
                     stale = self._stale_columns(model, obj.pk, columns, active)

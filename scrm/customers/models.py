@@ -1,0 +1,189 @@
+"""Members (staff), customers, the follow relation between them, and corp tags, as WeCom has them.
+
+Every row carries its corp; natural keys are unique per corp, so events and syncs upsert by them.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from scrm.tenancy.models import Corp
+
+
+class Member(models.Model):
+    """A member (成员) of the corp: the staff who serve customers."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        RESIGNED = "resigned", _("Left the company")
+
+    corp = models.ForeignKey(Corp, on_delete=models.CASCADE, related_name="members")
+    userid = models.CharField(max_length=64)
+    name = models.CharField(max_length=100, blank=True, default="")
+    departments = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    has_contact_permission = models.BooleanField(default=True)
+    left_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "userid"], name="member_corp_userid_unique")]
+        ordering = ["userid"]
+
+    def __str__(self) -> str:
+        return self.name or self.userid
+
+
+class Customer(models.Model):
+    """A person (external contact), once per corp however many members follow them (de-duplication)."""
+
+    corp = models.ForeignKey(Corp, on_delete=models.CASCADE, related_name="customers")
+    external_userid = models.CharField(max_length=64)
+    name = models.CharField(max_length=100, blank=True, default="")
+    avatar = models.URLField(max_length=500, blank=True, default="")
+    type = models.PositiveSmallIntegerField(default=0, help_text="1 WeChat user, 2 WeCom user")
+    gender = models.PositiveSmallIntegerField(default=0, help_text="0 unknown, 1 male, 2 female")
+    corp_name = models.CharField(max_length=100, blank=True, default="")
+    corp_full_name = models.CharField(max_length=200, blank=True, default="")
+    unionid = models.CharField(max_length=64, blank=True, default="")
+    enriched_at = models.DateTimeField(null=True, blank=True)
+    first_added_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["corp", "external_userid"], name="customer_corp_extid_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.external_userid
+
+
+class FollowStatus(models.TextChoices):
+    ACTIVE = "active", _("Friends")
+    DELETED_BY_MEMBER = "deleted_by_member", _("Deleted by the member")
+    DELETED_BY_CUSTOMER = "deleted_by_customer", _("Deleted by the customer")
+    TRANSFERRED = "transferred", _("Transferred to another member")
+    LOST = "lost", _("No longer seen in WeCom")
+
+
+class Follow(models.Model):
+    """Member ↔ customer (follow_user in WeCom's API): remark, tags, how they met, and its status."""
+
+    corp = models.ForeignKey(Corp, on_delete=models.CASCADE, related_name="follows")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="follows")
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="follows")
+    remark = models.CharField(max_length=64, blank=True, default="")
+    description = models.CharField(max_length=300, blank=True, default="")
+    remark_mobiles = models.JSONField(default=list, blank=True)
+    add_way = models.IntegerField(default=0)
+    state = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    oper_userid = models.CharField(max_length=64, blank=True, default="")
+    added_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    status = models.CharField(max_length=24, choices=FollowStatus.choices, default=FollowStatus.ACTIVE)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    # CreateTime of the newest event applied to this row: an older event never overwrites a newer one.
+    last_event_time = models.BigIntegerField(default=0)
+    # The full sync that last saw this follow in WeCom; a finished sync marks unseen active follows lost.
+    last_seen_sync = models.BigIntegerField(null=True, blank=True)
+    tags: models.ManyToManyField[Tag, FollowTag] = models.ManyToManyField(
+        "Tag", through="FollowTag", related_name="follows"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["corp", "customer", "member"], name="follow_corp_customer_member_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["corp", "status", "-added_at"], name="follow_corp_status_added"),
+            models.Index(fields=["member", "status"], name="follow_member_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} → {self.customer_id} ({self.status})"
+
+
+class TagGroup(models.Model):
+    corp = models.ForeignKey(Corp, on_delete=models.CASCADE, related_name="tag_groups")
+    group_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=30)
+    order = models.BigIntegerField(default=0)
+    created_by_us = models.BooleanField(
+        default=False, help_text="WeCom lets an app edit only tags it created"
+    )
+    deleted = models.BooleanField(default=False)
+    created_at_wecom = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["corp", "group_id"], name="taggroup_corp_groupid_unique")
+        ]
+        ordering = ["-order", "name"]  # WeCom: a larger order comes first
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(models.Model):
+    corp = models.ForeignKey(Corp, on_delete=models.CASCADE, related_name="tags")
+    group = models.ForeignKey(TagGroup, on_delete=models.CASCADE, related_name="tags")
+    tag_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=30)
+    order = models.BigIntegerField(default=0)
+    created_by_us = models.BooleanField(default=False)
+    deleted = models.BooleanField(default=False)
+    created_at_wecom = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "tag_id"], name="tag_corp_tagid_unique")]
+        ordering = ["-order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FollowTag(models.Model):
+    corp = models.ForeignKey(Corp, on_delete=models.CASCADE)
+    follow = models.ForeignKey(Follow, on_delete=models.CASCADE)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["follow", "tag"], name="followtag_follow_tag_unique")]
+        # Tag filters start from the tag: "follows with tag X" must not scan every follow.
+        indexes = [models.Index(fields=["tag", "follow"], name="followtag_tag_follow")]
+
+    def __str__(self) -> str:
+        return f"{self.follow_id}#{self.tag_id}"
+
+
+class TimelineEntry(models.Model):
+    """Everything that happened to a customer, newest first on the customer page."""
+
+    corp = models.ForeignKey(Corp, on_delete=models.CASCADE)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="timeline")
+    member = models.ForeignKey(Member, on_delete=models.SET_NULL, null=True, blank=True)
+    kind = models.CharField(max_length=64)
+    at = models.DateTimeField()
+    data = models.JSONField(default=dict, blank=True)
+    inbox_event = models.ForeignKey(
+        "callbacks.InboxEvent", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "-at"], name="timeline_customer_at")]
+        constraints = [
+            # Replaying an inbox event never writes its timeline entry twice.
+            models.UniqueConstraint(
+                fields=["customer", "inbox_event", "kind"],
+                name="timeline_once_per_event",
+                condition=models.Q(inbox_event__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} @ {self.at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,307 @@
+"""Writes for members, customers, follows and tags: from callbacks, from WeCom reads, from our own calls.
+
+Order safety: every follow remembers the (CreateTime, rank) of the newest event applied to it, so an
+edit or delete that arrives before its add, a retry, or a replay never moves it backwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from scrm.callbacks.models import InboxEvent
+from scrm.customers.models import (
+    Customer,
+    Follow,
+    FollowStatus,
+    FollowTag,
+    Member,
+    Tag,
+    TagGroup,
+    TimelineEntry,
+)
+from scrm.tenancy.models import Corp
+
+logger = logging.getLogger(__name__)
+
+# Within one second a deletion is taken to come after an add or an edit.
+RANK_ADD, RANK_EDIT, RANK_DELETE = 0, 1, 2
+
+
+def _ts(seconds: int | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, tz=UTC) if seconds else None
+
+
+def _order_key(event_time: int, rank: int) -> int:
+    return event_time * 10 + rank
+
+
+def member_get_or_create(*, corp: Corp, userid: str) -> Member:
+    member, _ = Member.objects.get_or_create(corp=corp, userid=userid)
+    return member
+
+
+def customer_get_or_create(*, corp: Corp, external_userid: str) -> Customer:
+    customer, _ = Customer.objects.get_or_create(corp=corp, external_userid=external_userid)
+    return customer
+
+
+def timeline_add(
+    *,
+    corp: Corp,
+    customer: Customer,
+    kind: str,
+    at: datetime,
+    member: Member | None = None,
+    data: Mapping[str, Any] | None = None,
+    inbox_event: InboxEvent | None = None,
+) -> None:
+    if inbox_event is not None:
+        TimelineEntry.objects.get_or_create(
+            customer=customer,
+            inbox_event=inbox_event,
+            kind=kind,
+            defaults={"corp": corp, "member": member, "at": at, "data": dict(data or {})},
+        )
+    else:
+        TimelineEntry.objects.create(
+            corp=corp, customer=customer, member=member, kind=kind, at=at, data=dict(data or {})
+        )
+
+
+@transaction.atomic
+def follow_apply_event(
+    *,
+    corp: Corp,
+    userid: str,
+    external_userid: str,
+    event_time: int,
+    rank: int,
+    status: str,
+    state: str | None = None,
+    timeline_kind: str,
+    timeline_data: Mapping[str, Any] | None = None,
+    inbox_event: InboxEvent | None = None,
+) -> Follow:
+    """Applies an add / edit / delete of one member ↔ customer relation, newest event wins."""
+    member = member_get_or_create(corp=corp, userid=userid)
+    customer = customer_get_or_create(corp=corp, external_userid=external_userid)
+    at = _ts(event_time) or timezone.now()
+    key = _order_key(event_time, rank)
+    follow, created = Follow.objects.select_for_update().get_or_create(
+        corp=corp,
+        customer=customer,
+        member=member,
+        defaults={
+            "status": status,
+            "state": state or "",
+            "added_at": at if rank == RANK_ADD else None,
+            "status_changed_at": at,
+            "last_event_time": key,
+        },
+    )
+    if not created:
+        fields: list[str] = []
+        if state and not follow.state:
+            follow.state, fields = state, [*fields, "state"]
+        if rank == RANK_ADD and (follow.added_at is None or key > follow.last_event_time):
+            follow.added_at, fields = at, [*fields, "added_at"]
+            if state:
+                follow.state = state
+                fields.append("state")
+        if key > follow.last_event_time:
+            follow.last_event_time = key
+            fields.append("last_event_time")
+            if follow.status != status:
+                follow.status, follow.status_changed_at = status, at
+                fields += ["status", "status_changed_at"]
+        if fields:
+            follow.save(update_fields=[*set(fields), "updated_at"])
+    if rank == RANK_ADD and (customer.first_added_at is None or at < customer.first_added_at):
+        customer.first_added_at = at
+        customer.save(update_fields=["first_added_at", "updated_at"])
+    timeline_add(
+        corp=corp,
+        customer=customer,
+        kind=timeline_kind,
+        at=at,
+        member=member,
+        data=timeline_data,
+        inbox_event=inbox_event,
+    )
+    return follow
+
+
+def customer_apply_contact(
+    *, corp: Corp, contact: Mapping[str, Any], follow_users: Iterable[Mapping[str, Any]]
+) -> Customer:
+    """Stores what externalcontact/get (or batch/get_by_user) says about a customer and its follows.
+
+    WeCom's answer describes the present: every follow in it is a live relation.
+    """
+    # Reference: Doc 92114 (external_contact + follow_user[])
+    customer, _ = Customer.objects.update_or_create(
+        corp=corp,
+        external_userid=contact["external_userid"],
+        defaults={
+            "name": contact.get("name", "")[:100],
+            "avatar": contact.get("avatar", "")[:500],
+            "type": int(contact.get("type") or 0),
+            "gender": int(contact.get("gender") or 0),
+            "corp_name": contact.get("corp_name", "")[:100],
+            "corp_full_name": contact.get("corp_full_name", "")[:200],
+            "unionid": contact.get("unionid", "")[:64],
+            "enriched_at": timezone.now(),
+        },
+    )
+    for info in follow_users:
+        follow_apply_info(corp=corp, customer=customer, info=info)
+    return customer
+
+
+@transaction.atomic
+def follow_apply_info(
+    *, corp: Corp, customer: Customer, info: Mapping[str, Any], sync_run: int | None = None
+) -> Follow:
+    member = member_get_or_create(corp=corp, userid=info["userid"])
+    added_at = _ts(int(info.get("createtime") or 0))
+    follow, _ = Follow.objects.select_for_update().get_or_create(
+        corp=corp, customer=customer, member=member, defaults={"status": FollowStatus.ACTIVE}
+    )
+    follow.remark = (info.get("remark") or "")[:64]
+    follow.description = (info.get("description") or "")[:300]
+    follow.remark_mobiles = list(info.get("remark_mobiles") or [])
+    follow.add_way = int(info.get("add_way") or 0)
+    follow.oper_userid = info.get("oper_userid", "") or ""
+    if info.get("state"):
+        follow.state = info["state"][:64]
+    if added_at:
+        follow.added_at = added_at
+        if customer.first_added_at is None or added_at < customer.first_added_at:
+            customer.first_added_at = added_at
+            customer.save(update_fields=["first_added_at", "updated_at"])
+    if follow.status != FollowStatus.ACTIVE:
+        follow.status, follow.status_changed_at = FollowStatus.ACTIVE, timezone.now()
+    if sync_run is not None:
+        follow.last_seen_sync = sync_run
+    follow.save()
+    tag_ids = [t["tag_id"] for t in info.get("tags") or [] if t.get("type", 1) == 1 and t.get("tag_id")]
+    follow_set_tags(corp=corp, follow=follow, tag_ids=tag_ids)
+    return follow
+
+
+def follow_set_tags(*, corp: Corp, follow: Follow, tag_ids: Sequence[str]) -> None:
+    """Makes the follow's corp tags exactly `tag_ids` (unknown tags wait for the next tag sync)."""
+    wanted = dict(
+        Tag.objects.filter(corp=corp, tag_id__in=list(tag_ids), deleted=False).values_list("tag_id", "pk")
+    )
+    current = set(FollowTag.objects.filter(follow=follow).values_list("tag_id", flat=True))
+    add = set(wanted.values()) - current
+    remove = current - set(wanted.values())
+    if remove:
+        FollowTag.objects.filter(follow=follow, tag_id__in=remove).delete()
+    if add:
+        FollowTag.objects.bulk_create(
+            [FollowTag(corp=corp, follow=follow, tag_id=pk) for pk in add], ignore_conflicts=True
+        )
+
+
+def follow_change_tags(*, corp: Corp, follow: Follow, add: Sequence[str], remove: Sequence[str]) -> None:
+    """Our own mark_tag succeeded: WeCom sends no callback for it (Doc 96361), so record it here."""
+    tags = dict(Tag.objects.filter(corp=corp, tag_id__in=[*add, *remove]).values_list("tag_id", "pk"))
+    if remove:
+        FollowTag.objects.filter(follow=follow, tag_id__in=[tags[t] for t in remove if t in tags]).delete()
+    FollowTag.objects.bulk_create(
+        [FollowTag(corp=corp, follow=follow, tag_id=tags[t]) for t in add if t in tags], ignore_conflicts=True
+    )
+
+
+# -- tags -----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def tags_apply_groups(
+    *, corp: Corp, groups: Iterable[Mapping[str, Any]], complete: bool, created_by_us: bool = False
+) -> None:
+    """Stores tag groups and their tags from get_corp_tag_list / add_corp_tag answers.
+
+    With `complete` (the whole list was fetched), anything not in it is marked deleted.
+    """
+    # Reference: Doc 92117 (tag_group[]: group_id, group_name, create_time, order, deleted, tag[])
+    seen_groups: list[str] = []
+    seen_tags: list[str] = []
+    for g in groups:
+        group, _ = TagGroup.objects.update_or_create(
+            corp=corp,
+            group_id=g["group_id"],
+            defaults={
+                "name": g.get("group_name", "")[:30],
+                "order": int(g.get("order") or 0),
+                "deleted": bool(g.get("deleted", False)),
+                "created_at_wecom": _ts(int(g.get("create_time") or 0)),
+            },
+        )
+        if created_by_us and not group.created_by_us:
+            TagGroup.objects.filter(pk=group.pk).update(created_by_us=True)
+        seen_groups.append(group.group_id)
+        for t in g.get("tag") or []:
+            defaults: dict[str, Any] = {
+                "group": group,
+                "name": t.get("name", "")[:30],
+                "order": int(t.get("order") or 0),
+                "deleted": bool(t.get("deleted", False)),
+                "created_at_wecom": _ts(int(t.get("create_time") or 0)),
+            }
+            if created_by_us:
+                defaults["created_by_us"] = True
+            Tag.objects.update_or_create(corp=corp, tag_id=t["id"], defaults=defaults)
+            seen_tags.append(t["id"])
+    if complete:
+        TagGroup.objects.filter(corp=corp).exclude(group_id__in=seen_groups).update(deleted=True)
+        gone = Tag.objects.filter(corp=corp).exclude(tag_id__in=seen_tags)
+        FollowTag.objects.filter(tag__in=gone).delete()
+        gone.update(deleted=True)
+
+
+def tags_mark_deleted(*, corp: Corp, tag_ids: Sequence[str] = (), group_ids: Sequence[str] = ()) -> None:
+    with transaction.atomic():
+        tags = Tag.objects.filter(corp=corp).filter(
+            Q(tag_id__in=list(tag_ids)) | Q(group__group_id__in=list(group_ids))
+        )
+        FollowTag.objects.filter(tag__in=tags).delete()
+        tags.update(deleted=True)
+        TagGroup.objects.filter(corp=corp, group_id__in=list(group_ids)).update(deleted=True)
+
+
+# -- members --------------------------------------------------------------------------------------
+
+
+def member_apply_info(*, corp: Corp, info: Mapping[str, Any]) -> Member:
+    # Reference: Doc 90196 (user/get: userid, name, department[], status)
+    member, _ = Member.objects.update_or_create(
+        corp=corp,
+        userid=info["userid"],
+        defaults={"name": info.get("name", "")[:100], "departments": list(info.get("department") or [])},
+    )
+    return member
+
+
+def member_mark_left(*, corp: Corp, userid: str, at: datetime) -> Member:
+    member = member_get_or_create(corp=corp, userid=userid)
+    if member.status != Member.Status.RESIGNED:
+        member.status, member.left_at = Member.Status.RESIGNED, at
+        member.save(update_fields=["status", "left_at", "updated_at"])
+    return member
+
+
+def member_rename(*, corp: Corp, userid: str, new_userid: str) -> None:
+    # Reference: Doc 90970 (update_user carries NewUserID when an admin changes the userid)
+    if Member.objects.filter(corp=corp, userid=new_userid).exists():
+        return
+    Member.objects.filter(corp=corp, userid=userid).update(userid=new_userid)
