@@ -6,7 +6,6 @@ from drf_spectacular.views import SpectacularAPIView
 
 from scrm.callbacks.views import wecom_callback
 from scrm.core import views as core_views
-from scrm.core.api_views import MeApi
 from scrm.tenancy.permissions import public_view, user_view
 
 # Django's own admin keeps its own staff-only login.
@@ -25,18 +24,18 @@ auth_patterns = [
     ),
 ]
 
-api_patterns = [
-    path("me/", MeApi.as_view(), name="me"),
-]
-
 urlpatterns = [
     path("", include("scrm.dashboard.urls")),
     path("", include("scrm.tenancy.urls")),
+    path("", include("scrm.customers.urls")),
+    path("", include("scrm.groups.urls")),
+    path("", include("scrm.callbacks.urls")),
+    path("", include("scrm.sync.urls")),
     path("accounts/", include(auth_patterns)),
     path("i18n/setlang/", public_view(set_language), name="set_language"),
     path("wecom/callback/<str:corp_id>/", wecom_callback, name="wecom_callback"),
     path("healthz", core_views.healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/v1/", include((api_patterns, "api"))),
+    path("api/v1/", include("scrm.core.api_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -5,6 +5,8 @@ Every row carries its corp; natural keys are unique per corp, so events and sync
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -48,13 +50,23 @@ class Customer(models.Model):
     corp_full_name = models.CharField(max_length=200, blank=True, default="")
     unionid = models.CharField(max_length=64, blank=True, default="")
     enriched_at = models.DateTimeField(null=True, blank=True)
-    first_added_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Derived from the customer's live follows, kept in step by the services that change follows, so the
+    # customer list filters by tag and member with one GIN index scan (see customer_recompute).
+    tag_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    member_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    active_follows = models.PositiveSmallIntegerField(default=0)
+    first_added_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["corp", "external_userid"], name="customer_corp_extid_unique")
+        ]
+        indexes = [
+            models.Index(fields=["corp", "-first_added_at", "id"], name="customer_corp_added"),
+            GinIndex(fields=["tag_ids"], name="customer_tag_ids_gin"),
+            GinIndex(fields=["member_ids"], name="customer_member_ids_gin"),
         ]
 
     def __str__(self) -> str:
@@ -88,9 +100,9 @@ class Follow(models.Model):
     last_event_time = models.BigIntegerField(default=0)
     # The full sync that last saw this follow in WeCom; a finished sync marks unseen active follows lost.
     last_seen_sync = models.BigIntegerField(null=True, blank=True)
-    tags: models.ManyToManyField[Tag, FollowTag] = models.ManyToManyField(
-        "Tag", through="FollowTag", related_name="follows"
-    )
+    # Corp tags on this follow (Tag primary keys). An array with a GIN index answers "has X and Y but not
+    # Z" at a million follows without a join table; the truth is WeCom's, re-read on every edit event.
+    tag_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -102,6 +114,8 @@ class Follow(models.Model):
         indexes = [
             models.Index(fields=["corp", "status", "-added_at"], name="follow_corp_status_added"),
             models.Index(fields=["member", "status"], name="follow_member_status"),
+            models.Index(fields=["customer"], name="follow_customer"),
+            GinIndex(fields=["tag_ids"], name="follow_tag_ids_gin"),
         ]
 
     def __str__(self) -> str:
@@ -145,20 +159,6 @@ class Tag(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class FollowTag(models.Model):
-    corp = models.ForeignKey(Corp, on_delete=models.CASCADE)
-    follow = models.ForeignKey(Follow, on_delete=models.CASCADE)
-    tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["follow", "tag"], name="followtag_follow_tag_unique")]
-        # Tag filters start from the tag: "follows with tag X" must not scan every follow.
-        indexes = [models.Index(fields=["tag", "follow"], name="followtag_tag_follow")]
-
-    def __str__(self) -> str:
-        return f"{self.follow_id}#{self.tag_id}"
 
 
 class TimelineEntry(models.Model):

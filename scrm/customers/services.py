@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -20,7 +20,6 @@ from scrm.customers.models import (
     Customer,
     Follow,
     FollowStatus,
-    FollowTag,
     Member,
     Tag,
     TagGroup,
@@ -126,6 +125,7 @@ def follow_apply_event(
     if rank == RANK_ADD and (customer.first_added_at is None or at < customer.first_added_at):
         customer.first_added_at = at
         customer.save(update_fields=["first_added_at", "updated_at"])
+    customers_recompute(customer_ids=[customer.pk])
     timeline_add(
         corp=corp,
         customer=customer,
@@ -162,6 +162,7 @@ def customer_apply_contact(
     )
     for info in follow_users:
         follow_apply_info(corp=corp, customer=customer, info=info)
+    customers_recompute(customer_ids=[customer.pk])
     return customer
 
 
@@ -198,28 +199,44 @@ def follow_apply_info(
 
 def follow_set_tags(*, corp: Corp, follow: Follow, tag_ids: Sequence[str]) -> None:
     """Makes the follow's corp tags exactly `tag_ids` (unknown tags wait for the next tag sync)."""
-    wanted = dict(
-        Tag.objects.filter(corp=corp, tag_id__in=list(tag_ids), deleted=False).values_list("tag_id", "pk")
+    wanted = sorted(
+        Tag.objects.filter(corp=corp, tag_id__in=list(tag_ids), deleted=False).values_list("pk", flat=True)
     )
-    current = set(FollowTag.objects.filter(follow=follow).values_list("tag_id", flat=True))
-    add = set(wanted.values()) - current
-    remove = current - set(wanted.values())
-    if remove:
-        FollowTag.objects.filter(follow=follow, tag_id__in=remove).delete()
-    if add:
-        FollowTag.objects.bulk_create(
-            [FollowTag(corp=corp, follow=follow, tag_id=pk) for pk in add], ignore_conflicts=True
-        )
+    if sorted(follow.tag_ids) != wanted:
+        follow.tag_ids = wanted
+        Follow.objects.filter(pk=follow.pk).update(tag_ids=wanted)
 
 
 def follow_change_tags(*, corp: Corp, follow: Follow, add: Sequence[str], remove: Sequence[str]) -> None:
     """Our own mark_tag succeeded: WeCom sends no callback for it (Doc 96361), so record it here."""
     tags = dict(Tag.objects.filter(corp=corp, tag_id__in=[*add, *remove]).values_list("tag_id", "pk"))
-    if remove:
-        FollowTag.objects.filter(follow=follow, tag_id__in=[tags[t] for t in remove if t in tags]).delete()
-    FollowTag.objects.bulk_create(
-        [FollowTag(corp=corp, follow=follow, tag_id=tags[t]) for t in add if t in tags], ignore_conflicts=True
-    )
+    current = set(follow.tag_ids)
+    current |= {tags[t] for t in add if t in tags}
+    current -= {tags[t] for t in remove if t in tags}
+    follow.tag_ids = sorted(current)
+    Follow.objects.filter(pk=follow.pk).update(tag_ids=follow.tag_ids)
+    customers_recompute(customer_ids=[follow.customer_id])
+
+
+_RECOMPUTE = """
+UPDATE customers_customer c SET
+    tag_ids = COALESCE((
+        SELECT array_agg(DISTINCT t ORDER BY t) FROM customers_follow f, unnest(f.tag_ids) AS t
+        WHERE f.customer_id = c.id AND f.status = 'active'), '{}'),
+    member_ids = COALESCE((
+        SELECT array_agg(DISTINCT f.member_id ORDER BY f.member_id) FROM customers_follow f
+        WHERE f.customer_id = c.id AND f.status = 'active'), '{}'),
+    active_follows = (
+        SELECT count(*) FROM customers_follow f WHERE f.customer_id = c.id AND f.status = 'active')
+WHERE c.id = ANY(%s)
+"""
+
+
+def customers_recompute(*, customer_ids: Sequence[int]) -> None:
+    """Re-derives each customer's tags, members and live-follow count from its follows (one statement)."""
+    if customer_ids:
+        with connection.cursor() as cursor:
+            cursor.execute(_RECOMPUTE, [list(customer_ids)])
 
 
 # -- tags -----------------------------------------------------------------------------------------
@@ -264,8 +281,8 @@ def tags_apply_groups(
             seen_tags.append(t["id"])
     if complete:
         TagGroup.objects.filter(corp=corp).exclude(group_id__in=seen_groups).update(deleted=True)
-        gone = Tag.objects.filter(corp=corp).exclude(tag_id__in=seen_tags)
-        FollowTag.objects.filter(tag__in=gone).delete()
+        gone = Tag.objects.filter(corp=corp, deleted=False).exclude(tag_id__in=seen_tags)
+        _untag(corp=corp, tag_pks=list(gone.values_list("pk", flat=True)))
         gone.update(deleted=True)
 
 
@@ -274,9 +291,23 @@ def tags_mark_deleted(*, corp: Corp, tag_ids: Sequence[str] = (), group_ids: Seq
         tags = Tag.objects.filter(corp=corp).filter(
             Q(tag_id__in=list(tag_ids)) | Q(group__group_id__in=list(group_ids))
         )
-        FollowTag.objects.filter(tag__in=tags).delete()
+        _untag(corp=corp, tag_pks=list(tags.values_list("pk", flat=True)))
         tags.update(deleted=True)
         TagGroup.objects.filter(corp=corp, group_id__in=list(group_ids)).update(deleted=True)
+
+
+def _untag(*, corp: Corp, tag_pks: Sequence[int]) -> None:
+    """Removes deleted tags from every follow and customer that carries them (GIN-indexed overlap)."""
+    if not tag_pks:
+        return
+    with connection.cursor() as cursor:
+        for table in ("customers_follow", "customers_customer"):
+            cursor.execute(
+                f"UPDATE {table} SET tag_ids = ARRAY("  # noqa: S608  (table names are constants)
+                "SELECT unnest(tag_ids) EXCEPT SELECT unnest(%s::bigint[]) ORDER BY 1)"
+                " WHERE corp_id = %s AND tag_ids && %s::bigint[]",
+                [list(tag_pks), corp.pk, list(tag_pks)],
+            )
 
 
 # -- members --------------------------------------------------------------------------------------

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+
+from scrm.customers import services
+from scrm.customers.models import Customer, Follow, FollowStatus, Tag, TagGroup
+from tests.conftest import World
+
+
+def _tags(world: World) -> list[Tag]:
+    group = TagGroup.objects.create(corp=world.corp_a, group_id="g1", name="等级")
+    return [
+        Tag.objects.create(corp=world.corp_a, group=group, tag_id=f"t{i}", name=f"T{i}") for i in range(3)
+    ]
+
+
+@pytest.mark.django_db
+def test_customer_tags_are_the_union_of_live_follows(world: World) -> None:
+    t0, t1, t2 = _tags(world)
+    f1 = services.follow_apply_event(
+        corp=world.corp_a,
+        userid="m1",
+        external_userid="wmX",
+        event_time=1,
+        rank=services.RANK_ADD,
+        status=FollowStatus.ACTIVE,
+        timeline_kind="added",
+    )
+    f2 = services.follow_apply_event(
+        corp=world.corp_a,
+        userid="m2",
+        external_userid="wmX",
+        event_time=2,
+        rank=services.RANK_ADD,
+        status=FollowStatus.ACTIVE,
+        timeline_kind="added",
+    )
+    services.follow_set_tags(corp=world.corp_a, follow=f1, tag_ids=["t0", "t1", "unknown"])
+    services.follow_change_tags(corp=world.corp_a, follow=f2, add=["t2"], remove=[])
+    customer = Customer.objects.get(external_userid="wmX")
+    assert customer.tag_ids == sorted([t0.pk, t1.pk, t2.pk])
+    assert customer.member_ids == sorted([f1.member_id, f2.member_id]) and customer.active_follows == 2
+    # A follow deleted by the customer no longer contributes its tags or its member
+    services.follow_apply_event(
+        corp=world.corp_a,
+        userid="m2",
+        external_userid="wmX",
+        event_time=3,
+        rank=services.RANK_DELETE,
+        status=FollowStatus.DELETED_BY_CUSTOMER,
+        timeline_kind="deleted_by_customer",
+    )
+    customer.refresh_from_db()
+    assert customer.tag_ids == sorted([t0.pk, t1.pk]) and customer.member_ids == [f1.member_id]
+    # Deleting a tag in WeCom removes it everywhere
+    services.tags_mark_deleted(corp=world.corp_a, tag_ids=["t0"])
+    customer.refresh_from_db()
+    assert customer.tag_ids == [t1.pk]
+    assert Follow.objects.get(pk=f1.pk).tag_ids == [t1.pk]
+    assert Tag.objects.get(pk=t0.pk).deleted
