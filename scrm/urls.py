@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("scrm.dashboard.urls")),
     path("", include("scrm.tenancy.urls")),
     path("", include("scrm.customers.urls")),
+    path("", include("scrm.customers.tag_urls")),
     path("", include("scrm.groups.urls")),
     path("", include("scrm.callbacks.urls")),
     path("", include("scrm.sync.urls")),

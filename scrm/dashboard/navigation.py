@@ -20,7 +20,7 @@ class Section:
 SECTIONS: tuple[Section, ...] = (
     Section(_("Overview"), "dashboard:home", "◉"),
     Section(_("Customers"), "customers:list", "☺"),
-    Section(_("Tags"), "customers:tags", "#"),
+    Section(_("Tags"), "tags:list", "#"),
     Section(_("Groups"), "groups:list", "◎"),
     Section(_("Channel codes"), "acquisition:codes", "▣"),
     Section(_("Group codes"), "groups:codes", "▦"),
