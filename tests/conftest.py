@@ -89,3 +89,7 @@ def _fresh_test_redis() -> None:
     from scrm.core.redis import get_redis
 
     get_redis().flushdb()
+
+
+# The WeCom sandbox over real HTTP, for any test that needs WeCom (see wecom/sandbox/testing.py).
+from wecom.sandbox.testing import callback_receiver, sandbox, sandbox_server  # noqa: E402, F401

@@ -23,4 +23,6 @@ def membership_get(*, user: User | AnonymousUser, corp_pk: int | None) -> Member
 
 
 def corp_get_by_corp_id(*, corp_id: str) -> Corp | None:
-    return Corp.objects.filter(corp_id=corp_id).first()
+    """The corp a callback is addressed to, with only what the callback path needs (hot path)."""
+    fields = ("pk", "corp_id", "agent_id", "callback_token", "encoding_aes_key")
+    return Corp.objects.only(*fields).filter(corp_id=corp_id).first()

@@ -53,6 +53,31 @@ def onboarding(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_POST
+@user_view
+def onboarding_sandbox(request: HttpRequest) -> HttpResponse:
+    if not settings.WECOM_SANDBOX_URL:
+        raise Http404
+    name = (request.POST.get("name") or "").strip()[:100] or _("Sandbox demo corp")
+    try:
+        corp = services.corp_create_in_sandbox(
+            user=cast(User, request.user),
+            name=name,
+            sandbox_url=settings.WECOM_SANDBOX_URL,
+            public_base_url=settings.PUBLIC_BASE_URL or request.build_absolute_uri("/"),
+        )
+    except services.SandboxUnavailable:
+        messages.error(
+            request,
+            _("The WeCom sandbox at %(url)s did not answer. Start it with scripts/dev.")
+            % {"url": settings.WECOM_SANDBOX_URL},
+        )
+        return redirect("tenancy:onboarding")
+    request.session[SESSION_CORP_KEY] = corp.pk
+    messages.success(request, _("A sandbox corp with demo data is connected. Press “Test connection”."))
+    return redirect("tenancy:corp_settings")
+
+
 def _callback_url(request: HttpRequest, corp_id: str) -> str:
     path = reverse("wecom_callback", kwargs={"corp_id": corp_id})
     base = settings.PUBLIC_BASE_URL.rstrip("/") or request.build_absolute_uri("/").rstrip("/")
