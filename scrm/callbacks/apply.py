@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from scrm.callbacks.models import InboxEvent, InboxStatus
@@ -16,6 +16,10 @@ from scrm.tenancy.models import Corp
 from wecom import events as ev
 
 logger = logging.getLogger(__name__)
+
+INBOX_FIELDS = ("id", "kind", "payload", "status", "attempts", "last_error", "processed_at", "corp")
+# Applying an event never needs the corp's secrets: don't decrypt them for every event.
+CORP_FIELDS = ("corp__id", "corp__corp_id", "corp__agent_id")
 
 # After this many failed attempts an event is left failed for an admin to look at and replay.
 MAX_ATTEMPTS = 5
@@ -29,9 +33,15 @@ def inbox_process(*, event_id: int) -> None:
     task retries, until MAX_ATTEMPTS leaves it failed for an admin."""
     error: Exception | None = None
     with transaction.atomic():
+        # The applied effects and the "done" mark commit together, so a commit lost in a database crash
+        # loses both and the sweeper applies the event again: no need to wait for the WAL flush here.
+        # (The callback endpoint's insert does wait: WeCom is told "received" only once it is durable.)
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
         row = (
-            InboxEvent.objects.select_for_update(skip_locked=True)
+            InboxEvent.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("corp")
+            .only(*INBOX_FIELDS, *CORP_FIELDS)
             .filter(pk=event_id)
             .exclude(status=InboxStatus.DONE)
             .first()
@@ -59,7 +69,9 @@ def inbox_process(*, event_id: int) -> None:
 
 def inbox_replay(*, corp: Corp, event_id: int) -> None:
     """An admin asks to apply an event again (after a fix, or to heal state). Applying is idempotent."""
-    updated = InboxEvent.objects.filter(corp=corp, pk=event_id).update(status=InboxStatus.PENDING, attempts=0)
+    updated = InboxEvent.objects.filter(corp=corp, pk=event_id).update(
+        status=InboxStatus.QUEUED, attempts=0, enqueued_at=timezone.now()
+    )
     if not updated:
         raise InboxEvent.DoesNotExist
     from scrm.callbacks.services import inbox_enqueue

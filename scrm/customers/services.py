@@ -6,6 +6,7 @@ edit or delete that arrives before its add, a retry, or a replay never moves it 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -74,7 +75,53 @@ def timeline_add(
         )
 
 
-@transaction.atomic
+_UPSERT_MEMBER = """
+INSERT INTO customers_member (corp_id, userid, name, departments, status, has_contact_permission, updated_at)
+VALUES (%s, %s, '', '[]', 'active', true, now())
+ON CONFLICT (corp_id, userid) DO UPDATE SET userid = EXCLUDED.userid
+RETURNING id
+"""
+
+# first_added_at only ever moves earlier: the earliest add of any member is when we first met them.
+_UPSERT_CUSTOMER = """
+INSERT INTO customers_customer (corp_id, external_userid, name, avatar, type, gender, corp_name,
+    corp_full_name, unionid, first_added_at, created_at, updated_at, tag_ids, member_ids, active_follows)
+VALUES (%(corp)s, %(ext)s, '', '', 0, 0, '', '', '', %(first_added)s, now(), now(), '{}', '{}', 0)
+ON CONFLICT (corp_id, external_userid) DO UPDATE SET first_added_at = CASE
+    WHEN EXCLUDED.first_added_at IS NULL THEN customers_customer.first_added_at
+    ELSE LEAST(customers_customer.first_added_at, EXCLUDED.first_added_at) END
+RETURNING id
+"""
+
+# The newest event wins: status moves only for a later (CreateTime, rank); an add also fills in when the
+# relation began even if a later deletion was applied first.
+_UPSERT_FOLLOW = """
+INSERT INTO customers_follow AS f (corp_id, customer_id, member_id, remark, description, remark_mobiles,
+    add_way, state, oper_userid, added_at, status, status_changed_at, last_event_time, tag_ids, updated_at)
+VALUES (%(corp)s, %(customer)s, %(member)s, '', '', '[]', 0, %(state)s, '', %(added_at)s, %(status)s, %(at)s,
+    %(key)s, '{}', now())
+ON CONFLICT (corp_id, customer_id, member_id) DO UPDATE SET
+    status = CASE WHEN EXCLUDED.last_event_time > f.last_event_time THEN EXCLUDED.status ELSE f.status END,
+    status_changed_at = CASE WHEN EXCLUDED.last_event_time > f.last_event_time AND EXCLUDED.status <> f.status
+        THEN EXCLUDED.status_changed_at ELSE f.status_changed_at END,
+    added_at = CASE WHEN EXCLUDED.added_at IS NOT NULL
+        AND (f.added_at IS NULL OR EXCLUDED.last_event_time > f.last_event_time)
+        THEN EXCLUDED.added_at ELSE f.added_at END,
+    state = CASE WHEN EXCLUDED.state <> ''
+        AND (f.state = '' OR (EXCLUDED.added_at IS NOT NULL AND EXCLUDED.last_event_time > f.last_event_time))
+        THEN EXCLUDED.state ELSE f.state END,
+    last_event_time = GREATEST(f.last_event_time, EXCLUDED.last_event_time),
+    updated_at = now()
+RETURNING id
+"""
+
+_INSERT_TIMELINE = """
+INSERT INTO customers_timelineentry (corp_id, customer_id, member_id, kind, at, data, inbox_event_id)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (customer_id, inbox_event_id, kind) WHERE inbox_event_id IS NOT NULL DO NOTHING
+"""
+
+
 def follow_apply_event(
     *,
     corp: Corp,
@@ -87,55 +134,49 @@ def follow_apply_event(
     timeline_kind: str,
     timeline_data: Mapping[str, Any] | None = None,
     inbox_event: InboxEvent | None = None,
-) -> Follow:
-    """Applies an add / edit / delete of one member ↔ customer relation, newest event wins."""
-    member = member_get_or_create(corp=corp, userid=userid)
-    customer = customer_get_or_create(corp=corp, external_userid=external_userid)
+) -> int:
+    """Applies an add / edit / delete of one member ↔ customer relation, newest event wins.
+
+    The events lane's hot path: five statements, each an upsert, so a retry or replay is a no-op and two
+    workers racing on one relation serialise on its row. Returns the follow's id.
+    """
     at = _ts(event_time) or timezone.now()
-    key = _order_key(event_time, rank)
-    follow, created = Follow.objects.select_for_update().get_or_create(
-        corp=corp,
-        customer=customer,
-        member=member,
-        defaults={
-            "status": status,
-            "state": state or "",
-            "added_at": at if rank == RANK_ADD else None,
-            "status_changed_at": at,
-            "last_event_time": key,
-        },
-    )
-    if not created:
-        fields: list[str] = []
-        if state and not follow.state:
-            follow.state, fields = state, [*fields, "state"]
-        if rank == RANK_ADD and (follow.added_at is None or key > follow.last_event_time):
-            follow.added_at, fields = at, [*fields, "added_at"]
-            if state:
-                follow.state = state
-                fields.append("state")
-        if key > follow.last_event_time:
-            follow.last_event_time = key
-            fields.append("last_event_time")
-            if follow.status != status:
-                follow.status, follow.status_changed_at = status, at
-                fields += ["status", "status_changed_at"]
-        if fields:
-            follow.save(update_fields=[*set(fields), "updated_at"])
-    if rank == RANK_ADD and (customer.first_added_at is None or at < customer.first_added_at):
-        customer.first_added_at = at
-        customer.save(update_fields=["first_added_at", "updated_at"])
-    customers_recompute(customer_ids=[customer.pk])
-    timeline_add(
-        corp=corp,
-        customer=customer,
-        kind=timeline_kind,
-        at=at,
-        member=member,
-        data=timeline_data,
-        inbox_event=inbox_event,
-    )
-    return follow
+    is_add = rank == RANK_ADD
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_UPSERT_MEMBER, [corp.pk, userid])
+        member_id = cursor.fetchone()[0]
+        cursor.execute(
+            _UPSERT_CUSTOMER, {"corp": corp.pk, "ext": external_userid, "first_added": at if is_add else None}
+        )
+        customer_id = cursor.fetchone()[0]
+        cursor.execute(
+            _UPSERT_FOLLOW,
+            {
+                "corp": corp.pk,
+                "customer": customer_id,
+                "member": member_id,
+                "state": (state or "")[:64],
+                "added_at": at if is_add else None,
+                "status": status,
+                "at": at,
+                "key": _order_key(event_time, rank),
+            },
+        )
+        follow_id: int = cursor.fetchone()[0]
+        customers_recompute(customer_ids=[customer_id])
+        cursor.execute(
+            _INSERT_TIMELINE,
+            [
+                corp.pk,
+                customer_id,
+                member_id,
+                timeline_kind,
+                at,
+                json.dumps(dict(timeline_data or {}), ensure_ascii=False),
+                inbox_event.pk if inbox_event else None,
+            ],
+        )
+    return follow_id
 
 
 def customer_apply_contact(

@@ -17,7 +17,7 @@ def _tags(world: World) -> list[Tag]:
 @pytest.mark.django_db
 def test_customer_tags_are_the_union_of_live_follows(world: World) -> None:
     t0, t1, t2 = _tags(world)
-    f1 = services.follow_apply_event(
+    f1_id = services.follow_apply_event(
         corp=world.corp_a,
         userid="m1",
         external_userid="wmX",
@@ -26,7 +26,7 @@ def test_customer_tags_are_the_union_of_live_follows(world: World) -> None:
         status=FollowStatus.ACTIVE,
         timeline_kind="added",
     )
-    f2 = services.follow_apply_event(
+    f2_id = services.follow_apply_event(
         corp=world.corp_a,
         userid="m2",
         external_userid="wmX",
@@ -35,6 +35,7 @@ def test_customer_tags_are_the_union_of_live_follows(world: World) -> None:
         status=FollowStatus.ACTIVE,
         timeline_kind="added",
     )
+    f1, f2 = Follow.objects.get(pk=f1_id), Follow.objects.get(pk=f2_id)
     services.follow_set_tags(corp=world.corp_a, follow=f1, tag_ids=["t0", "t1", "unknown"])
     services.follow_change_tags(corp=world.corp_a, follow=f2, add=["t2"], remove=[])
     customer = Customer.objects.get(external_userid="wmX")
