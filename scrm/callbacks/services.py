@@ -5,6 +5,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -72,8 +73,8 @@ def inbox_receive(*, corp: Corp, msg_signature: str, timestamp: str, nonce: str,
     with transaction.atomic(), connection.cursor() as cursor:
         # Stored as queued: the publish right after commit almost always succeeds, and marking the row
         # beforehand saves a round trip on the hot path. A failed publish puts it back to pending.
-        row_values = [corp.pk, digest, event.kind, lane, plaintext, event.create_time, now, now]
-        cursor.execute(_INSERT, [*row_values, InboxStatus.QUEUED])
+        row_values: list[Any] = [corp.pk, digest, event.kind, lane, plaintext, event.create_time, now, now]
+        cursor.execute(_INSERT, [*row_values, InboxStatus.QUEUED.value])
         row = cursor.fetchone()
         event_id = row[0] if row else None
         if event_id is not None:
