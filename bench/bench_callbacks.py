@@ -240,7 +240,7 @@ def run_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
                 cur.execute(
                     "SELECT count(*), count(*) FILTER (WHERE status = 'done') FROM callbacks_inboxevent"
                 )
-                stored, done = cur.fetchone()
+                stored, done = cur.fetchone() or (0, 0)
                 if done == stored == n_unique:
                     drained_at = time.time()
                     break
@@ -249,7 +249,7 @@ def run_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
                 "SELECT count(*), count(DISTINCT digest), count(*) FILTER (WHERE status = 'done')"
                 " FROM callbacks_inboxevent"
             )
-            stored, distinct, done = cur.fetchone()
+            stored, distinct, done = cur.fetchone() or (0, 0, 0)
         conn.close()
         lat = result["latencies"]
         return {
