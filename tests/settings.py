@@ -3,7 +3,8 @@ mix with a local dev instance."""
 
 import os
 
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# Always a database of its own, whatever REDIS_URL the shell exported for the dev instance.
+os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 from scrm.settings import *  # noqa: F403
 
