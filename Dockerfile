@@ -9,4 +9,4 @@ RUN pip install --no-cache-dir .
 COPY . .
 RUN DEBUG=true python manage.py collectstatic --noinput -v 0
 EXPOSE 8000
-CMD ["gunicorn", "scrm.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "30"]
+CMD ["gunicorn", "scrm.wsgi:application", "-c", "gunicorn.conf.py"]

@@ -141,6 +141,35 @@ def _wait_http(url: str, timeout: float = 60) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
+def _workers(args: argparse.Namespace, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+    """The events and realtime lanes, as scripts/dev runs them (none with --no-workers: endpoint only)."""
+    if args.no_workers:
+        return []
+    celery = str(Path(PY).parent / "celery")
+    lanes = [("events", args.events_concurrency), ("realtime", 1)]
+    return [
+        subprocess.Popen(
+            [
+                celery,
+                "-A",
+                "tasks",
+                "worker",
+                "-Q",
+                lane,
+                "-c",
+                str(c),
+                "-n",
+                f"{lane}@bench",
+                "-l",
+                "WARNING",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+        )
+        for lane, c in lanes
+    ]
+
+
 def run_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
     db_url = scratch_database("scrm_bench_callbacks")
     redis.Redis.from_url(REDIS_URL).flushdb()
@@ -165,52 +194,17 @@ def run_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
             [
                 str(Path(PY).parent / "gunicorn"),
                 "scrm.wsgi:application",
+                "-c",
+                "gunicorn.conf.py",
                 "-b",
                 f"127.0.0.1:{WEB_PORT}",
                 "-w",
                 str(args.web_workers),
-                "--log-level",
-                "warning",
             ],
             cwd=REPO_ROOT,
             env=env,
         ),
-        subprocess.Popen(
-            [
-                str(Path(PY).parent / "celery"),
-                "-A",
-                "tasks",
-                "worker",
-                "-Q",
-                "events",
-                "-c",
-                "2",
-                "-n",
-                "events@bench",
-                "-l",
-                "WARNING",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-        ),
-        subprocess.Popen(
-            [
-                str(Path(PY).parent / "celery"),
-                "-A",
-                "tasks",
-                "worker",
-                "-Q",
-                "realtime",
-                "-c",
-                "1",
-                "-n",
-                "realtime@bench",
-                "-l",
-                "WARNING",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-        ),
+        *_workers(args, env),
     ]
     try:
         _wait_http(f"http://127.0.0.1:{WEB_PORT}/healthz")
@@ -241,7 +235,7 @@ def run_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
                     "SELECT count(*), count(*) FILTER (WHERE status = 'done') FROM callbacks_inboxevent"
                 )
                 stored, done = cur.fetchone() or (0, 0)
-                if done == stored == n_unique:
+                if stored == n_unique and (done == stored or args.no_workers):
                     drained_at = time.time()
                     break
                 time.sleep(0.25)
@@ -283,6 +277,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--drain-timeout", type=float, default=180)
+    parser.add_argument("--events-concurrency", type=int, default=2)
+    parser.add_argument("--no-workers", action="store_true", help="measure the endpoint alone")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     runs = [run_once(args, i) for i in range(args.runs)]
