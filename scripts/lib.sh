@@ -30,6 +30,18 @@ ensure_venv() {
   fi
 }
 
+ensure_node_assets() {
+  # Chart.js and friends come from the npm registry (package-lock.json) and are served locally, no CDN.
+  local stamp="$ROOT/node_modules/.installed-$(sha1sum "$ROOT/package-lock.json" | cut -c1-12)"
+  if [ ! -f "$stamp" ]; then
+    command -v npm >/dev/null \
+      || die "npm is needed for the dashboard's static assets: install Node.js 18+ (apt-get install nodejs npm)."
+    say "installing the front-end assets (npm ci)"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+    rm -f "$ROOT"/node_modules/.installed-* && touch "$stamp"
+  fi
+}
+
 _pg_host_port() {
   "$PY" - <<'PYEOF'
 import os

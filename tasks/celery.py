@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scrm.settings")
@@ -36,6 +37,12 @@ app.conf.update(
     beat_schedule={
         # Callbacks stored while Redis was down, or queued and lost with a Redis restart.
         "sweep-inbox": {"task": "tasks.inbox.sweep_inbox", "schedule": 30.0, "options": {"queue": "events"}},
+        # Nightly full sync of every corp (03:00 Asia/Shanghai): heals whatever callbacks missed.
+        "full-sync-nightly": {
+            "task": "tasks.sync.full_sync_nightly",
+            "schedule": crontab(hour=3, minute=0),
+            "options": {"queue": "bulk"},
+        },
         # Each lane proves it is alive; the dashboard shows a lane whose heartbeat is stale.
         **{
             f"heartbeat-{lane}": {
@@ -51,4 +58,4 @@ app.conf.update(
 
 app.conf.task_routes = {"tasks.sync.*": {"queue": "events"}, "tasks.inbox.*": {"queue": "events"}}
 # The task modules, imported by the worker at start.
-app.conf.imports = ("tasks.maintenance", "tasks.inbox", "tasks.sync")
+app.conf.imports = ("tasks.maintenance", "tasks.inbox", "tasks.sync", "tasks.tags")

@@ -1,3 +1,8 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from scrm.callbacks import api
+
+urlpatterns = [
+    path("inbox/", api.InboxListApi.as_view(), name="inbox-list"),
+    path("inbox/<int:event_pk>/replay/", api.InboxReplayApi.as_view(), name="inbox-replay"),
+]

@@ -5,6 +5,7 @@ Every row carries its corp; natural keys are unique per corp, so events and sync
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
@@ -187,3 +188,55 @@ class TimelineEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class BulkTagJob(models.Model):
+    """Marking or unmarking tags on every follow a customer filter selects, one mark_tag call per follow.
+
+    `cursor` is the last follow pk processed: a restarted worker resumes after it, so no follow is
+    marked twice however often the task is delivered.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Waiting to start")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Finished")
+        CANCELLED = "cancelled", _("Cancelled")
+        FAILED = "failed", _("Stopped")
+
+    corp = models.ForeignKey(Corp, on_delete=models.CASCADE, related_name="bulk_tag_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The customer-list filter as submitted (CustomerFilter.from_params names), re-read when the job runs.
+    filter_params = models.JSONField(default=dict, blank=True)
+    member = models.ForeignKey(Member, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    add_tag_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)  # Tag pks
+    remove_tag_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(null=True, blank=True)  # counted when the job starts
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    cursor = models.BigIntegerField(default=0)
+    # errcode (or local failure key) -> {"count": n, "errmsg": WeCom's last errmsg}
+    errors = models.JSONField(default=dict, blank=True)
+    # Why the whole job stopped (status failed): an errcode or local failure key, see wecom.messages.
+    stop_reason = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["corp", "-created_at"], name="bulktagjob_corp_created")]
+
+    def __str__(self) -> str:
+        return f"bulk tag job {self.pk} ({self.status})"
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.CANCELLED, self.Status.FAILED)

@@ -1,3 +1,8 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from scrm.groups import api
+
+urlpatterns = [
+    path("groups/", api.GroupListApi.as_view(), name="group-list"),
+    path("groups/<int:group_pk>/", api.GroupDetailApi.as_view(), name="group-detail"),
+]

@@ -1,5 +1,10 @@
-from django.urls import URLPattern, path  # noqa: F401
+from django.urls import path
+
+from scrm.groups import views
 
 app_name = "groups"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("groups/", views.group_list, name="list"),
+    path("groups/<int:group_pk>/", views.group_detail, name="detail"),
+]

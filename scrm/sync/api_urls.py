@@ -1,3 +1,8 @@
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from scrm.sync.apis import SyncStartApi, SyncStatusApi
+
+urlpatterns = [
+    path("sync/", SyncStatusApi.as_view(), name="sync-status"),
+    path("sync/start/", SyncStartApi.as_view(), name="sync-start"),
+]

@@ -17,6 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
 from scrm.core.api import IsCorpMember
+from scrm.customers.models import BulkTagJob, Customer, Follow, Member, Tag, TagGroup
 from scrm.tenancy.middleware import SESSION_CORP_KEY
 from scrm.tenancy.models import Corp, Membership, Role
 from tests.conftest import World, client_for
@@ -25,11 +26,35 @@ from tests.conftest import World, client_for
 KWARG_FACTORIES: dict[str, Callable[[World], Any]] = {
     "corp_id": lambda w: w.corp_a.corp_id,
     "membership_pk": lambda w: Membership.objects.get(corp=w.corp_a, user=w.bob).pk,
+    "tag_group_pk": lambda w: (
+        TagGroup.objects.get_or_create(corp=w.corp_a, group_id="walk-g", name="walk")[0].pk
+    ),
+    "tag_pk": lambda w: (
+        Tag.objects.get_or_create(
+            corp=w.corp_a, tag_id="walk-t", name="walk", group_id=KWARG_FACTORIES["tag_group_pk"](w)
+        )[0].pk
+    ),
+    "follow_pk": lambda w: (
+        Follow.objects.get_or_create(
+            corp=w.corp_a,
+            customer=Customer.objects.get_or_create(corp=w.corp_a, external_userid="wmWalk")[0],
+            member=Member.objects.get_or_create(corp=w.corp_a, userid="walker")[0],
+        )[0].pk
+    ),
+    "job_pk": lambda w: BulkTagJob.objects.create(corp=w.corp_a).pk,
+    "customer_pk": lambda w: Customer.objects.get_or_create(corp=w.corp_a, external_userid="wmWalk")[0].pk,
+    "group_pk": lambda w: w.corp_a.customer_groups.get_or_create(chat_id="wrWALK", name="wrWALK")[0].pk,
+    "event_pk": lambda w: (
+        w.corp_a.inbox_events.get_or_create(
+            digest="walk", kind="x", lane="events", payload="", event_time=0, received_at=w.corp_a.created_at
+        )[0].pk
+    ),
+
 }
 # Arguments that name the tenant itself in a public, signature-authenticated URL (not an object lookup).
 TENANT_NAMING_KWARGS = {"corp_id"}
 
-CORP_A_MARKERS = ("甲公司 Alpha", "wwalpha000000001", "alice", "victor", "secret-of-")
+CORP_A_MARKERS = ("甲公司 Alpha", "wwalpha000000001", "alice", "victor", "secret-of-", "wmWalk", "wrWALK")
 
 
 @dataclass(frozen=True)
