@@ -49,7 +49,6 @@ KWARG_FACTORIES: dict[str, Callable[[World], Any]] = {
             digest="walk", kind="x", lane="events", payload="", event_time=0, received_at=w.corp_a.created_at
         )[0].pk
     ),
-
 }
 # Arguments that name the tenant itself in a public, signature-authenticated URL (not an object lookup).
 TENANT_NAMING_KWARGS = {"corp_id"}
