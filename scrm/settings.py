@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "scrm.customers",
     "scrm.groups",
     "scrm.sync",
+    "scrm.acquisition",
     "scrm.dashboard",
 ]
 

@@ -32,6 +32,7 @@ urlpatterns = [
     path("", include("scrm.groups.urls")),
     path("", include("scrm.callbacks.urls")),
     path("", include("scrm.sync.urls")),
+    path("", include("scrm.acquisition.urls")),
     path("accounts/", include(auth_patterns)),
     path("i18n/setlang/", public_view(set_language), name="set_language"),
     path("wecom/callback/<str:corp_id>/", wecom_callback, name="wecom_callback"),

@@ -43,6 +43,18 @@ app.conf.update(
             "schedule": crontab(hour=3, minute=0),
             "options": {"queue": "bulk"},
         },
+        # Channel codes: schedules start and end, cap windows pass (WeCom is called only on a change).
+        "rebalance-codes": {
+            "task": "tasks.welcome.rebalance_all",
+            "schedule": 60.0,
+            "options": {"queue": "events", "expires": 60},
+        },
+        # Welcome media are temporary (3 days): re-upload a day ahead, never in the 20-s path.
+        "refresh-media": {
+            "task": "tasks.welcome.refresh_media",
+            "schedule": 1800.0,
+            "options": {"queue": "bulk"},
+        },
         # Each lane proves it is alive; the dashboard shows a lane whose heartbeat is stale.
         **{
             f"heartbeat-{lane}": {
@@ -58,4 +70,4 @@ app.conf.update(
 
 app.conf.task_routes = {"tasks.sync.*": {"queue": "events"}, "tasks.inbox.*": {"queue": "events"}}
 # The task modules, imported by the worker at start.
-app.conf.imports = ("tasks.maintenance", "tasks.inbox", "tasks.sync", "tasks.tags")
+app.conf.imports = ("tasks.maintenance", "tasks.inbox", "tasks.sync", "tasks.tags", "tasks.welcome")

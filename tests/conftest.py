@@ -93,3 +93,10 @@ def _fresh_test_redis() -> None:
 
 # The WeCom sandbox over real HTTP, for any test that needs WeCom (see wecom/sandbox/testing.py).
 from wecom.sandbox.testing import callback_receiver, sandbox, sandbox_server  # noqa: E402, F401
+
+
+@pytest.fixture(autouse=True)
+def _english_unless_browser(request: pytest.FixtureRequest) -> None:
+    """Server-side tests read English messages; the browser suite sees the real default, 简体中文."""
+    if request.node.get_closest_marker("browser") is None:
+        request.getfixturevalue("settings").LANGUAGE_CODE = "en"

@@ -111,7 +111,9 @@ def event_apply(*, corp: Corp, event: ev.Event, inbox_event: InboxEvent | None =
                 timeline_data={"state": event.state or ""},
                 inbox_event=inbox_event,
             )
-            _after_commit("tasks.sync.refresh_customer", corp.pk, event.external_user_id)
+            # Channel-code follow-up (welcome on the timeline, caps, auto-tags, remark), then enrichment.
+            args = (corp.pk, event.external_user_id, event.user_id, event.state, t)
+            _after_commit("tasks.welcome.after_add", *args)
         case ev.EditExternalContact():
             customers.follow_apply_event(
                 corp=corp,

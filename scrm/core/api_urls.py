@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("scrm.groups.api_urls")),
     path("", include("scrm.callbacks.api_urls")),
     path("", include("scrm.sync.api_urls")),
+    path("", include("scrm.acquisition.api_urls")),
 ]

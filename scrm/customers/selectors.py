@@ -154,6 +154,13 @@ TIMELINE_LABELS: dict[str, str | Promise] = {
     "deleted_by_customer": _("Deleted the member"),
     "transferred_away": _("Transferred to another member"),
     "transfer_failed": _("Transfer failed"),
+    "welcome_sent": _("Welcome message sent"),
+    "welcome_already_sent": _("Welcome message not needed: already sent or chatting"),
+    "welcome_expired": _("Welcome message not sent: too late"),
+    "welcome_invalid": _("Welcome message not sent: code invalid"),
+    "welcome_busy": _("Welcome message not sent: another app was sending"),
+    "welcome_failed": _("Welcome message failed"),
+    "welcome_no_script": _("No welcome message: no script set"),
     "channel_tags": _("Tagged by a channel code"),
 }
 

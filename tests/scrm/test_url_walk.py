@@ -16,6 +16,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
+from scrm.acquisition.models import ChannelCode, WelcomeAttachment, WelcomeScript, WelcomeVariant
 from scrm.core.api import IsCorpMember
 from scrm.customers.models import BulkTagJob, Customer, Follow, Member, Tag, TagGroup
 from scrm.tenancy.middleware import SESSION_CORP_KEY
@@ -47,6 +48,18 @@ KWARG_FACTORIES: dict[str, Callable[[World], Any]] = {
     "event_pk": lambda w: (
         w.corp_a.inbox_events.get_or_create(
             digest="walk", kind="x", lane="events", payload="", event_time=0, received_at=w.corp_a.created_at
+        )[0].pk
+    ),
+    "code_pk": lambda w: ChannelCode.objects.get_or_create(corp=w.corp_a, state="walk", name="walk")[0].pk,
+    "script_pk": lambda w: WelcomeScript.objects.get_or_create(corp=w.corp_a, name="walk")[0].pk,
+    "variant_pk": lambda w: (
+        WelcomeVariant.objects.get_or_create(
+            corp=w.corp_a, script_id=KWARG_FACTORIES["script_pk"](w), start_time="09:00", end_time="18:00"
+        )[0].pk
+    ),
+    "attachment_pk": lambda w: (
+        WelcomeAttachment.objects.get_or_create(
+            corp=w.corp_a, script_id=KWARG_FACTORIES["script_pk"](w), kind="link", title="walk"
         )[0].pk
     ),
 }

@@ -5,10 +5,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -17,29 +14,13 @@ from django.test import Client
 from scrm.callbacks.models import InboxEvent, InboxStatus
 from scrm.callbacks.services import inbox_sweep
 from scrm.core.redis import get_redis
+from tests.brokers import broker_at
 from tests.conftest import World
 from tests.scrm.callbacks.helpers import FIXTURES, fixture_xml, post_callback
 from wecom.crypto import CallbackCrypto
 
 ROOT = Path(__file__).resolve().parents[3]
 ALL_FIXTURES = sorted(p.stem for p in FIXTURES.glob("*.xml"))
-
-
-@contextmanager
-def broker_unreachable() -> Iterator[None]:
-    """Points Celery at a port nothing listens on: the real Redis client fails to connect."""
-    from tasks.celery import app
-
-    conf: Any = app.conf
-    reset = app._after_fork  # type: ignore[attr-defined]  # forgets the cached connection pools
-    good = conf.broker_url
-    conf.broker_url = "redis://127.0.0.1:1/0"
-    reset()
-    try:
-        yield
-    finally:
-        conf.broker_url = good
-        reset()
 
 
 def queued_messages(lane: str) -> int:
@@ -126,7 +107,7 @@ def test_redis_down_stores_anyway_and_the_sweeper_enqueues(
     world: World, django_capture_on_commit_callbacks
 ) -> None:
     xml = fixture_xml("change_external_contact.del_follow_user", world.corp_a)
-    with broker_unreachable():
+    with broker_at("redis://127.0.0.1:1/0"):  # nothing listens there
         with django_capture_on_commit_callbacks(execute=True):
             response = post_callback(Client(), world.corp_a, xml)
         assert response.status_code == 200

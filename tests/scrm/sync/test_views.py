@@ -100,7 +100,7 @@ def test_the_progress_block_polls_while_running_and_stops_when_done(world: World
 
 def test_a_failure_is_shown_in_plain_language_with_its_errcode(world: World) -> None:
     failed(world.corp_a)
-    zh = client_for(world.alice).get("/sync/progress/").content.decode()
+    zh = client_for(world.alice).get("/sync/progress/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "Secret" in zh and "(errcode 40001)" in zh and 'data-status="failed"' in zh
     en = client_for(world.alice).get("/sync/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "app secret is wrong" in en and "(errcode 40001)" in en
