@@ -147,9 +147,15 @@ def _workers(args: argparse.Namespace, env: dict[str, str]) -> list[subprocess.P
         return []
     celery = str(Path(PY).parent / "celery")
     lanes = [("events", args.events_concurrency), ("realtime", 1)]
+    # One box plays every role here: the workers run at a lower CPU priority so that answering WeCom
+    # (5-s deadline) never waits behind applying events, which may lag and catch up (production puts
+    # web and workers on machines of their own).
     return [
         subprocess.Popen(
             [
+                "nice",
+                "-n",
+                str(args.worker_nice),
                 celery,
                 "-A",
                 "tasks",
@@ -278,6 +284,9 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=3)
     parser.add_argument("--drain-timeout", type=float, default=180)
     parser.add_argument("--events-concurrency", type=int, default=2)
+    parser.add_argument(
+        "--worker-nice", type=int, default=10, help="CPU priority of the workers (0: same as web)"
+    )
     parser.add_argument("--no-workers", action="store_true", help="measure the endpoint alone")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -6,6 +6,7 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import task_postrun, task_prerun
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "scrm.settings")
@@ -67,6 +68,20 @@ app.conf.update(
         },
     },
 )
+
+# Database connections: Celery's Django fixup closes them after every task unless told to reuse them,
+# and a new Postgres connection per event costs more than applying the event. Reuse them, and let
+# Django drop the broken or expired ones (CONN_MAX_AGE, CONN_HEALTH_CHECKS) around each task instead.
+app.conf.CELERY_DB_REUSE_MAX = 1_000_000
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_unusable_db_connections(**kwargs: object) -> None:
+    from django.db import close_old_connections
+
+    close_old_connections()
+
 
 app.conf.task_routes = {"tasks.sync.*": {"queue": "events"}, "tasks.inbox.*": {"queue": "events"}}
 # The task modules, imported by the worker at start.

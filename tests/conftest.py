@@ -100,3 +100,11 @@ def _english_unless_browser(request: pytest.FixtureRequest) -> None:
     """Server-side tests read English messages; the browser suite sees the real default, 简体中文."""
     if request.node.get_closest_marker("browser") is None:
         request.getfixturevalue("settings").LANGUAGE_CODE = "en"
+
+
+@pytest.fixture(autouse=True)
+def _forget_callback_targets() -> None:
+    """Each test's corps are new rows: the callback path's per-process corp cache starts empty."""
+    from scrm.callbacks import services
+
+    services._targets.clear()

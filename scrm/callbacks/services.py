@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -12,8 +14,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from scrm.callbacks.models import InboxEvent, InboxStatus
-from scrm.tenancy.models import Corp
-from wecom.crypto import CallbackCrypto
+from scrm.tenancy.selectors import corp_get_by_corp_id
+from wecom.crypto import CallbackCrypto, ReceiveIdError, SignatureError
 from wecom.events import Event, event_lane, parse_event
 
 logger = logging.getLogger(__name__)
@@ -30,10 +32,53 @@ def _crypto(token: str, aes_key: str, corp_id: str, replay_window: int) -> Callb
     )
 
 
-def callback_crypto_for(*, corp: Corp) -> CallbackCrypto:
-    return _crypto(
+@dataclass(frozen=True)
+class CallbackTarget:
+    """What the callback path needs of a corp: its primary key, CorpID and callback crypto."""
+
+    corp_pk: int
+    corp_id: str
+    crypto: CallbackCrypto
+    loaded_at: float
+    cached: bool = False
+
+
+# The callback path's corp lookup, per process. A stale entry can only mean changed credentials (the
+# signature then fails and the entry is reloaded at once) or a removed corp (gone within the TTL).
+TARGET_TTL_S = 60.0
+_targets: dict[str, CallbackTarget] = {}
+
+
+def callback_target(*, corp_id: str, fresh: bool = False) -> CallbackTarget | None:
+    now = time.monotonic()
+    hit = _targets.get(corp_id)
+    if hit is not None and not fresh and now - hit.loaded_at < TARGET_TTL_S:
+        return hit
+    corp = corp_get_by_corp_id(corp_id=corp_id)
+    if corp is None:
+        _targets.pop(corp_id, None)
+        return None
+    crypto = _crypto(
         corp.callback_token, corp.encoding_aes_key, corp.corp_id, settings.WECOM_CALLBACK_REPLAY_WINDOW
     )
+    _targets[corp_id] = CallbackTarget(corp.pk, corp.corp_id, crypto, now, cached=True)
+    return CallbackTarget(corp.pk, corp.corp_id, crypto, now)
+
+
+def callback_open(
+    target: CallbackTarget, open_: Callable[[CallbackCrypto], str]
+) -> tuple[CallbackTarget, str]:
+    """Runs verify/decrypt with the target's crypto; a cached target that fails the signature is
+    reloaded once, so new credentials work from the first callback after an admin saves them."""
+    try:
+        return target, open_(target.crypto)
+    except SignatureError:
+        if not target.cached:
+            raise
+        reloaded = callback_target(corp_id=target.corp_id, fresh=True)
+        if reloaded is None:
+            raise
+        return reloaded, open_(reloaded.crypto)
 
 
 @dataclass(frozen=True)
@@ -53,19 +98,21 @@ RETURNING id
 """
 
 
-def inbox_receive(*, corp: Corp, msg_signature: str, timestamp: str, nonce: str, body: bytes) -> Received:
+def inbox_receive(
+    *, target: CallbackTarget, msg_signature: str, timestamp: str, nonce: str, body: bytes
+) -> Received:
     """Verifies, decrypts and stores one callback; enqueues it once the row is committed.
 
     Raises CallbackError (forged or malformed: nothing stored) and database errors (the caller answers 503
     so WeCom retries). A repeat delivery inserts nothing and enqueues nothing.
     """
-    plaintext = callback_crypto_for(corp=corp).decrypt(msg_signature, timestamp, nonce, body)
+    target, plaintext = callback_open(
+        target, lambda crypto: crypto.decrypt(msg_signature, timestamp, nonce, body)
+    )
     event = parse_event(plaintext)
-    if event.to_user_name != corp.corp_id:
+    if event.to_user_name != target.corp_id:
         # The receiveid inside the ciphertext matched; a ToUserName that disagrees is a bug or a forgery.
         logger.warning("callback refused: ToUserName does not match the corp")
-        from wecom.crypto import ReceiveIdError
-
         raise ReceiveIdError("ToUserName does not match the corp", reason="to_user_name")
     lane = event_lane(event)
     digest = hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
@@ -73,7 +120,16 @@ def inbox_receive(*, corp: Corp, msg_signature: str, timestamp: str, nonce: str,
     with transaction.atomic(), connection.cursor() as cursor:
         # Stored as queued: the publish right after commit almost always succeeds, and marking the row
         # beforehand saves a round trip on the hot path. A failed publish puts it back to pending.
-        row_values: list[Any] = [corp.pk, digest, event.kind, lane, plaintext, event.create_time, now, now]
+        row_values: list[Any] = [
+            target.corp_pk,
+            digest,
+            event.kind,
+            lane,
+            plaintext,
+            event.create_time,
+            now,
+            now,
+        ]
         cursor.execute(_INSERT, [*row_values, InboxStatus.QUEUED.value])
         row = cursor.fetchone()
         event_id = row[0] if row else None

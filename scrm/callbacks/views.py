@@ -7,11 +7,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from scrm.callbacks.services import MAX_CALLBACK_BYTES, callback_crypto_for, inbox_receive
+from scrm.callbacks.services import (
+    MAX_CALLBACK_BYTES,
+    CallbackTarget,
+    callback_open,
+    callback_target,
+    inbox_receive,
+)
 from scrm.core.context import corp_var
-from scrm.tenancy.models import Corp
 from scrm.tenancy.permissions import public_view
-from scrm.tenancy.selectors import corp_get_by_corp_id
 from wecom.crypto import CallbackError, SignatureError
 
 logger = logging.getLogger(__name__)
@@ -28,19 +32,19 @@ def _plain(status: int, text: str = "") -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def wecom_callback(request: HttpRequest, corp_id: str) -> HttpResponse:
     try:
-        corp = corp_get_by_corp_id(corp_id=corp_id)
+        target = callback_target(corp_id=corp_id)
     except DatabaseError:
         logger.error("callback not stored: database unavailable")
         return _plain(503)
-    if corp is None:
+    if target is None:
         raise Http404
-    corp_var.set(corp.corp_id)
+    corp_var.set(target.corp_id)
     if request.method == "GET":
-        return _verify(request, corp)
-    return _receive(request, corp)
+        return _verify(request, target)
+    return _receive(request, target)
 
 
-def _verify(request: HttpRequest, corp: Corp) -> HttpResponse:
+def _verify(request: HttpRequest, target: CallbackTarget) -> HttpResponse:
     params = request.GET
     missing = [k for k in ("msg_signature", "timestamp", "nonce", "echostr") if not params.get(k)]
     if missing:
@@ -48,8 +52,11 @@ def _verify(request: HttpRequest, corp: Corp) -> HttpResponse:
         return _plain(400, "missing " + ",".join(missing))
     try:
         # The framework already URL-decoded the query once; decoding again would turn '+' into ' '.
-        plaintext = callback_crypto_for(corp=corp).verify_url(
-            params["msg_signature"], params["timestamp"], params["nonce"], params["echostr"]
+        _, plaintext = callback_open(
+            target,
+            lambda crypto: crypto.verify_url(
+                params["msg_signature"], params["timestamp"], params["nonce"], params["echostr"]
+            ),
         )
     except SignatureError:
         logger.warning("callback verification rejected: bad signature")
@@ -60,7 +67,7 @@ def _verify(request: HttpRequest, corp: Corp) -> HttpResponse:
     return _plain(200, plaintext)
 
 
-def _receive(request: HttpRequest, corp: Corp) -> HttpResponse:
+def _receive(request: HttpRequest, target: CallbackTarget) -> HttpResponse:
     params = request.GET
     missing = [k for k in ("msg_signature", "timestamp", "nonce") if not params.get(k)]
     if missing:
@@ -72,7 +79,7 @@ def _receive(request: HttpRequest, corp: Corp) -> HttpResponse:
         return _plain(413, "body too large")
     try:
         received = inbox_receive(
-            corp=corp,
+            target=target,
             msg_signature=params["msg_signature"],
             timestamp=params["timestamp"],
             nonce=params["nonce"],

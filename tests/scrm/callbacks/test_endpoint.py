@@ -141,3 +141,17 @@ def test_postgres_down_answers_503_so_wecom_retries() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"status": 503}
+
+
+@pytest.mark.django_db
+def test_new_credentials_work_from_the_first_callback_after_saving(world: World) -> None:
+    corp = world.corp_a
+    client = Client()
+    xml = fixture_xml("change_external_contact.del_follow_user", corp)
+    assert post_callback(client, corp, xml).status_code == 200  # caches the corp's crypto
+    corp.callback_token = "BrandNewToken42"
+    corp.encoding_aes_key = "Z" * 43
+    corp.save()
+    xml2 = fixture_xml("change_external_contact.edit_external_contact", corp)
+    assert post_callback(client, corp, xml2).status_code == 200
+    assert InboxEvent.objects.filter(corp=corp).count() == 2
