@@ -1,4 +1,18 @@
 // Small progressive enhancements; every page works without them.
+
+// Customer avatars are WeCom's URLs: where they can't load (offline, expired), show the initial instead.
+// Registered before the page is parsed (this script is not deferred), in the capture phase because
+// image errors don't bubble.
+document.addEventListener("error", (event) => {
+  const img = event.target;
+  if (img instanceof HTMLImageElement && img.classList.contains("avatar")) {
+    const initial = document.createElement("span");
+    initial.className = img.className + " blank";
+    initial.setAttribute("aria-hidden", "true");
+    initial.textContent = img.dataset.initial || "?";
+    img.replaceWith(initial);
+  }
+}, true);
 document.addEventListener("DOMContentLoaded", () => {
   const toggle = document.querySelector("[data-nav-toggle]");
   const nav = document.getElementById("sidenav");
