@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
-import os
 import random
 import signal
 import statistics
@@ -35,33 +33,18 @@ import aiohttp  # noqa: E402
 import psycopg2  # noqa: E402
 import redis  # noqa: E402
 
-from bench.common import PY, machine, percentile, scratch_database  # noqa: E402
+from bench.common import PY, machine, percentile, production_env, scratch_database, wait_http  # noqa: E402
 from wecom.crypto import CallbackCrypto  # noqa: E402
 from wecom.sandbox import demo  # noqa: E402
 
 WEB_PORT, SANDBOX_PORT = 8811, 8911
 REDIS_URL = "redis://127.0.0.1:6379/14"
-FIELD_KEY = "bench:" + base64.b64encode(b"b" * 32).decode()
 
 EVENT = """<xml><ToUserName><![CDATA[{corp}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>
 <CreateTime>{t}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_contact]]></Event>
 <ChangeType><![CDATA[{change}]]></ChangeType><UserID><![CDATA[{user}]]></UserID>
 <ExternalUserID><![CDATA[{ext}]]></ExternalUserID>{extra}</xml>"""
 MEMBERS = [m[0] for m in demo.MEMBERS]
-
-
-def _env(db_url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-" + "s" * 40,
-        "FIELD_ENCRYPTION_KEY": FIELD_KEY,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "PUBLIC_BASE_URL": "https://bench.invalid",
-        "DATABASE_URL": db_url,
-        "REDIS_URL": REDIS_URL,
-        "LOG_LEVEL": "WARNING",
-    }
 
 
 def _events(n_unique: int, seed: int) -> list[str]:
@@ -128,19 +111,6 @@ async def _load(rate: float, seconds: float, bodies: list[tuple[str, bytes]]) ->
     return {"sent": total, "elapsed_s": elapsed, "latencies": latencies, "statuses": statuses}
 
 
-def _wait_http(url: str, timeout: float = 60) -> None:
-    import urllib.request
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except Exception:
-            time.sleep(0.3)
-    raise SystemExit(f"{url} did not come up")
-
-
 def _workers(args: argparse.Namespace, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
     """The events and realtime lanes, as scripts/dev runs them (none with --no-workers: endpoint only)."""
     if args.no_workers:
@@ -179,7 +149,7 @@ def _workers(args: argparse.Namespace, env: dict[str, str]) -> list[subprocess.P
 def run_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
     db_url = scratch_database("scrm_bench_callbacks")
     redis.Redis.from_url(REDIS_URL).flushdb()
-    env = _env(db_url)
+    env = production_env(db_url=db_url, redis_url=REDIS_URL)
     sandbox_base = f"http://127.0.0.1:{SANDBOX_PORT}"
     subprocess.run(
         [PY, "manage.py", "seed_demo", "--sandbox", sandbox_base],
@@ -213,8 +183,8 @@ def run_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
         *_workers(args, env),
     ]
     try:
-        _wait_http(f"http://127.0.0.1:{WEB_PORT}/healthz")
-        _wait_http(f"{sandbox_base}/sandbox/health")
+        wait_http(f"http://127.0.0.1:{WEB_PORT}/healthz")
+        wait_http(f"{sandbox_base}/sandbox/health")
         total = int(args.rate * args.seconds)
         n_unique = total - total // 10
         crypto = CallbackCrypto(demo.TOKEN, demo.ENCODING_AES_KEY, demo.CORP_ID)

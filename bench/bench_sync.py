@@ -17,7 +17,6 @@ time including worker start), peak RSS, calls and rows, and a check that our tab
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import signal
@@ -36,14 +35,13 @@ sys.path.insert(0, str(REPO_ROOT))
 import httpx  # noqa: E402
 import redis  # noqa: E402
 
-from bench.common import PY, machine, scratch_database  # noqa: E402
+from bench.common import PY, machine, production_env, scratch_database  # noqa: E402
 
 SANDBOX_PORT = 8913
 REDIS_URL = "redis://127.0.0.1:6379/12"
 DB_NAME = "scrm_bench_sync"
 CORP_ID = "wwbenchsync000001"
 SECRET = "bench-sync-secret-0123456789abcdef"  # noqa: S105  (sandbox-only app secret)
-FIELD_KEY = "bench:" + base64.b64encode(b"s" * 32).decode()
 SYNC_TABLES = (
     "sync_syncrun",
     "groups_groupmember",
@@ -54,21 +52,6 @@ SYNC_TABLES = (
     "customers_taggroup",
     "customers_member",
 )
-
-
-def _env(db_url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-" + "s" * 40,
-        "FIELD_ENCRYPTION_KEY": FIELD_KEY,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "PUBLIC_BASE_URL": "https://bench.invalid",
-        "DATABASE_URL": db_url,
-        "REDIS_URL": REDIS_URL,
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "scrm.settings",
-    }
 
 
 def _status_kb(pid: int, field: str) -> int:
@@ -352,7 +335,7 @@ def main() -> None:
 
     db_url = scratch_database(DB_NAME)
     redis.Redis.from_url(REDIS_URL).flushdb()
-    env = _env(db_url)
+    env = production_env(db_url=db_url, redis_url=REDIS_URL)
     setup_django(env)
     sandbox = start_sandbox(env)
     try:

@@ -20,7 +20,6 @@ Reports per run: adds, welcomes sent, p50/p95/p99/max of callback receipt → se
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import signal
@@ -39,12 +38,11 @@ sys.path.insert(0, str(REPO_ROOT))
 import psycopg2  # noqa: E402
 import redis  # noqa: E402
 
-from bench.common import PY, machine, percentile, scratch_database  # noqa: E402
+from bench.common import PY, machine, percentile, production_env, scratch_database, wait_http  # noqa: E402
 from wecom.sandbox import demo  # noqa: E402
 
 WEB_PORT, SANDBOX_PORT = 8812, 8912
 REDIS_URL = "redis://127.0.0.1:6379/13"
-FIELD_KEY = "bench:" + base64.b64encode(b"w" * 32).decode()
 
 SETUP = """
 from scrm.acquisition import services
@@ -67,32 +65,6 @@ from wecom.sandbox import demo
 run, _ = full_sync_start(corp=Corp.objects.get(corp_id=demo.CORP_ID))
 print(run.pk)
 """
-
-
-def _env(db_url: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-" + "w" * 40,
-        "FIELD_ENCRYPTION_KEY": FIELD_KEY,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "PUBLIC_BASE_URL": "https://bench.invalid",
-        "DATABASE_URL": db_url,
-        "REDIS_URL": REDIS_URL,
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "scrm.settings",
-    }
-
-
-def _wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except Exception:
-            time.sleep(0.3)
-    raise SystemExit(f"{url} did not come up")
 
 
 def _control(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -176,7 +148,7 @@ def _bulk_pressure(env: dict[str, str], stop: threading.Event, calls: list[int])
 def run_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
     db_url = scratch_database("scrm_bench_welcome")
     redis.Redis.from_url(REDIS_URL).flushdb()
-    env = _env(db_url)
+    env = production_env(db_url=db_url, redis_url=REDIS_URL)
     sandbox_base = f"http://127.0.0.1:{SANDBOX_PORT}"
     callback = f"http://127.0.0.1:{WEB_PORT}/wecom/callback/{demo.CORP_ID}/"
     subprocess.run(
@@ -227,8 +199,8 @@ def run_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
     bulk_calls = [0, 0]
     niced = 0
     try:
-        _wait_http(f"http://127.0.0.1:{WEB_PORT}/healthz")
-        _wait_http(f"{sandbox_base}/sandbox/health")
+        wait_http(f"http://127.0.0.1:{WEB_PORT}/healthz")
+        wait_http(f"{sandbox_base}/sandbox/health")
         _control(
             "POST", f"/sandbox/corps/{demo.CORP_ID}/seed", {"customers": args.bulk_customers, "members": 0}
         )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import platform
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +60,34 @@ def scratch_database(name: str) -> str:
     env = {**os.environ, "DATABASE_URL": url}
     subprocess.run([PY, "manage.py", "migrate", "-v", "0"], cwd=REPO_ROOT, env=env, check=True)
     return url
+
+
+BENCH_FIELD_KEY = "bench:" + base64.b64encode(b"b" * 32).decode()
+
+
+def production_env(*, db_url: str, redis_url: str) -> dict[str, str]:
+    """The environment the product runs with in production (DEBUG off), on the benchmark's own stores."""
+    return {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-" + "s" * 40,
+        "FIELD_ENCRYPTION_KEY": BENCH_FIELD_KEY,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PUBLIC_BASE_URL": "https://bench.invalid",
+        "DATABASE_URL": db_url,
+        "REDIS_URL": redis_url,
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "scrm.settings",
+    }
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    """Waits until `url` answers (a server this benchmark started)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except Exception:
+            time.sleep(0.3)
+    raise SystemExit(f"{url} did not come up")
