@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery
+from celery import Celery, Task
 from celery.schedules import crontab
 from celery.signals import task_postrun, task_prerun
 from kombu import Queue
@@ -77,7 +77,10 @@ app.conf.CELERY_DB_REUSE_MAX = 1_000_000
 
 @task_prerun.connect
 @task_postrun.connect
-def _close_unusable_db_connections(**kwargs: object) -> None:
+def _close_unusable_db_connections(task: Task | None = None, **kwargs: object) -> None:
+    # A task run in-process (eagerly) shares its caller's connection and transaction: leave it alone.
+    if task is None or getattr(task.request, "is_eager", False):
+        return
     from django.db import close_old_connections
 
     close_old_connections()

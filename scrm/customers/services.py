@@ -228,7 +228,9 @@ def follow_apply_info(
         if customer.first_added_at is None or added_at < customer.first_added_at:
             customer.first_added_at = added_at
             customer.save(update_fields=["first_added_at", "updated_at"])
-    if follow.status != FollowStatus.ACTIVE:
+    # WeCom still lists a customer who deleted the member on the member's side (del_follow_user), so a
+    # read never undoes that; only a new add event does.
+    if follow.status not in (FollowStatus.ACTIVE, FollowStatus.DELETED_BY_CUSTOMER):
         follow.status, follow.status_changed_at = FollowStatus.ACTIVE, timezone.now()
     if sync_run is not None:
         follow.last_seen_sync = sync_run

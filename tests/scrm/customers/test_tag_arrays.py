@@ -59,3 +59,22 @@ def test_customer_tags_are_the_union_of_live_follows(world: World) -> None:
     assert customer.tag_ids == [t1.pk]
     assert Follow.objects.get(pk=f1.pk).tag_ids == [t1.pk]
     assert Tag.objects.get(pk=t0.pk).deleted
+
+
+@pytest.mark.django_db
+def test_a_read_from_wecom_never_undoes_a_deletion_by_the_customer(world: World) -> None:
+    services.follow_apply_event(
+        corp=world.corp_a, userid="m1", external_userid="wmGONE", event_time=5, rank=services.RANK_DELETE,
+        status=FollowStatus.DELETED_BY_CUSTOMER, timeline_kind="deleted_by_customer",
+    )  # fmt: skip
+    customer = Customer.objects.get(external_userid="wmGONE")
+    # WeCom still lists the customer on the member's side after del_follow_user
+    services.customer_apply_contact(
+        corp=world.corp_a,
+        contact={"external_userid": "wmGONE", "name": "走了"},
+        follow_users=[{"userid": "m1", "remark": "r", "createtime": 1}],
+    )
+    follow = Follow.objects.get(customer=customer, member__userid="m1")
+    assert follow.status == FollowStatus.DELETED_BY_CUSTOMER and follow.remark == "r"
+    customer.refresh_from_db()
+    assert customer.active_follows == 0
