@@ -13,31 +13,35 @@ document.addEventListener("error", (event) => {
     img.replaceWith(initial);
   }
 }, true);
-document.addEventListener("DOMContentLoaded", () => {
-  const toggle = document.querySelector("[data-nav-toggle]");
-  const nav = document.getElementById("sidenav");
-  if (toggle && nav) {
-    toggle.addEventListener("click", () => {
+
+// Delegated handlers, registered before the page is parsed, so a control works from its first paint.
+document.addEventListener("click", async (event) => {
+  const toggle = event.target.closest("[data-nav-toggle]");
+  if (toggle) {
+    const nav = document.getElementById("sidenav");
+    if (nav) {
       const open = nav.classList.toggle("open");
       toggle.setAttribute("aria-expanded", String(open));
-    });
+    }
+    return;
   }
-  document.querySelectorAll("select[data-autosubmit]").forEach((el) => {
-    el.addEventListener("change", () => el.form.submit());
-  });
-  document.querySelectorAll("[data-copy]").forEach((btn) => {
-    btn.addEventListener("click", async () => {
-      const target = document.getElementById(btn.dataset.copy);
-      const text = target.value !== undefined ? target.value : target.textContent;
-      try {
-        await navigator.clipboard.writeText(text);
-      } catch (e) {
-        target.select && target.select();
-        document.execCommand("copy");
-      }
-      const original = btn.textContent;
-      btn.textContent = btn.dataset.copied || "✓";
-      setTimeout(() => { btn.textContent = original; }, 1500);
-    });
-  });
+  const btn = event.target.closest("[data-copy]");
+  if (btn) {
+    const target = document.getElementById(btn.dataset.copy);
+    const text = target.value !== undefined ? target.value : target.textContent;
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (e) {
+      target.select && target.select();
+      document.execCommand("copy");
+    }
+    const original = btn.textContent;
+    btn.textContent = btn.dataset.copied || "✓";
+    setTimeout(() => { btn.textContent = original; }, 1500);
+  }
+});
+
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-autosubmit]");
+  if (select && select.form) select.form.submit();
 });
