@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ import aiohttp  # noqa: E402
 import psycopg2  # noqa: E402
 import redis  # noqa: E402
 
-from bench.common import PY, machine, percentile, production_env, scratch_database, wait_http  # noqa: E402
+from bench.common import PY, machine, percentile, production_env, scratch_database, stop_processes, wait_http  # noqa: E402
 from wecom.crypto import CallbackCrypto  # noqa: E402
 from wecom.sandbox import demo  # noqa: E402
 
@@ -237,13 +236,7 @@ def run_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
             "drain_s": None if drained_at is None else round(drained_at - load_end, 1),
         }
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
 
 
 def main() -> None:

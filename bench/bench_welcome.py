@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import psycopg2  # noqa: E402
 import redis  # noqa: E402
 
-from bench.common import PY, machine, percentile, production_env, scratch_database, wait_http  # noqa: E402
+from bench.common import PY, machine, percentile, production_env, scratch_database, stop_processes, wait_http  # noqa: E402
 from wecom.sandbox import demo  # noqa: E402
 
 WEB_PORT, SANDBOX_PORT = 8812, 8912
@@ -272,13 +271,7 @@ def run_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
         stop.set()
         if niced:
             os.nice(-niced)
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -91,3 +92,14 @@ def wait_http(url: str, timeout: float = 60) -> None:
         except Exception:
             time.sleep(0.3)
     raise SystemExit(f"{url} did not come up")
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float = 20) -> None:
+    """SIGTERM every process the benchmark started, then wait; kill what doesn't stop in time."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()

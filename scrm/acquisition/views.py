@@ -358,28 +358,35 @@ def script_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _script_save(form: ScriptForm, *, corp: Corp, script: WelcomeScript | None) -> WelcomeScript | None:
+    """Saves a valid form through the service; refusals (e.g. the word gate) land on the form."""
+    if not form.is_valid():
+        return None
+    data = form.cleaned_data
+    try:
+        return services.script_save(
+            corp=corp,
+            script=script,
+            name=data["name"],
+            text=data["text"],
+            nickname_fallback=data["nickname_fallback"],
+            is_default=data["is_default"],
+            members=list(data["members"]),
+        )
+    except ValidationError as exc:
+        _add_errors(form, exc)
+        return None
+
+
 @require_POST
 @corp_view(Role.ADMIN)
 def script_create(request: HttpRequest) -> HttpResponse:
     corp = _corp(request)
     form = ScriptForm(request.POST, corp=corp)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            script = services.script_save(
-                corp=corp,
-                script=None,
-                name=data["name"],
-                text=data["text"],
-                nickname_fallback=data["nickname_fallback"],
-                is_default=data["is_default"],
-                members=list(data["members"]),
-            )
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            messages.success(request, _("Welcome script created."))
-            return redirect("acquisition:script_edit", script_pk=script.pk)
+    script = _script_save(form, corp=corp, script=None)
+    if script is not None:
+        messages.success(request, _("Welcome script created."))
+        return redirect("acquisition:script_edit", script_pk=script.pk)
     return render(
         request,
         "acquisition/scripts.html",
@@ -454,23 +461,9 @@ def script_edit(request: HttpRequest, script_pk: int) -> HttpResponse:
     if request.method != "POST":
         return _script_page(request, script)
     form = ScriptForm(request.POST, corp=corp)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.script_save(
-                corp=corp,
-                script=script,
-                name=data["name"],
-                text=data["text"],
-                nickname_fallback=data["nickname_fallback"],
-                is_default=data["is_default"],
-                members=list(data["members"]),
-            )
-        except ValidationError as exc:
-            _add_errors(form, exc)
-        else:
-            messages.success(request, _("Welcome script saved."))
-            return redirect("acquisition:script_edit", script_pk=script.pk)
+    if _script_save(form, corp=corp, script=script) is not None:
+        messages.success(request, _("Welcome script saved."))
+        return redirect("acquisition:script_edit", script_pk=script.pk)
     return _script_page(request, script, form=form, status=400)
 
 

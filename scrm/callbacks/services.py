@@ -16,7 +16,7 @@ from django.utils import timezone
 from scrm.callbacks.models import InboxEvent, InboxStatus
 from scrm.tenancy.selectors import corp_get_by_corp_id
 from wecom.crypto import CallbackCrypto, ReceiveIdError, SignatureError
-from wecom.events import Event, event_lane, parse_event
+from wecom.events import event_lane, parse_event
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +175,3 @@ def inbox_sweep(*, limit: int = 1000) -> int:
             break
         count += 1
     return count
-
-
-def parse_stored(event: InboxEvent) -> Event:
-    return parse_event(event.payload)
