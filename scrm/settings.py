@@ -113,6 +113,10 @@ INSTALLED_APPS = [
     "scrm.groups",
     "scrm.sync",
     "scrm.acquisition",
+    "scrm.compliance",
+    "scrm.campaigns",
+    "scrm.groupcodes",
+    "scrm.succession",
     "scrm.dashboard",
 ]
 

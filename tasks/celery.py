@@ -88,4 +88,13 @@ def _close_unusable_db_connections(task: Task | None = None, **kwargs: object) -
 
 app.conf.task_routes = {"tasks.sync.*": {"queue": "events"}, "tasks.inbox.*": {"queue": "events"}}
 # The task modules, imported by the worker at start.
-app.conf.imports = ("tasks.maintenance", "tasks.inbox", "tasks.sync", "tasks.tags", "tasks.welcome")
+app.conf.imports = (
+    "tasks.maintenance",
+    "tasks.inbox",
+    "tasks.sync",
+    "tasks.tags",
+    "tasks.welcome",
+    "tasks.campaigns",
+    "tasks.groupcodes",
+    "tasks.succession",
+)

@@ -14,4 +14,7 @@ urlpatterns = [
     path("", include("scrm.callbacks.api_urls")),
     path("", include("scrm.sync.api_urls")),
     path("", include("scrm.acquisition.api_urls")),
+    path("", include("scrm.campaigns.api_urls")),
+    path("", include("scrm.groupcodes.api_urls")),
+    path("", include("scrm.succession.api_urls")),
 ]

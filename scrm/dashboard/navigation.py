@@ -23,10 +23,11 @@ SECTIONS: tuple[Section, ...] = (
     Section(_("Tags"), "tags:list", "#"),
     Section(_("Groups"), "groups:list", "◎"),
     Section(_("Channel codes"), "acquisition:codes", "▣"),
-    Section(_("Group codes"), "groups:codes", "▦"),
+    Section(_("Group codes"), "groupcodes:list", "▦"),
     Section(_("Broadcasts"), "campaigns:list", "✉"),
-    Section(_("Succession"), "groups:succession", "⇄", admin_only=True),
+    Section(_("Succession"), "succession:list", "⇄", admin_only=True),
     Section(_("Events"), "callbacks:inbox", "≡"),
+    Section(_("Sensitive words"), "compliance:words", "⚠", admin_only=True),
     Section(_("Corp settings"), "tenancy:corp_settings", "⚙", admin_only=True),
     Section(_("Team"), "tenancy:team", "♟", admin_only=True),
 )

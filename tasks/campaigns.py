@@ -1,0 +1,3 @@
+from __future__ import annotations
+
+from celery import Task, shared_task  # noqa: F401
