@@ -32,12 +32,21 @@ import aiohttp  # noqa: E402
 import psycopg2  # noqa: E402
 import redis  # noqa: E402
 
-from bench.common import PY, machine, percentile, production_env, scratch_database, stop_processes, wait_http  # noqa: E402
+from bench.common import (  # noqa: E402
+    BENCH_REDIS_URL,
+    PY,
+    machine,
+    percentile,
+    production_env,
+    scratch_database,
+    stop_processes,
+    wait_http,
+)
 from wecom.crypto import CallbackCrypto  # noqa: E402
 from wecom.sandbox import demo  # noqa: E402
 
 WEB_PORT, SANDBOX_PORT = 8811, 8911
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = BENCH_REDIS_URL
 
 EVENT = """<xml><ToUserName><![CDATA[{corp}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>
 <CreateTime>{t}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_contact]]></Event>

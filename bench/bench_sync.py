@@ -35,10 +35,10 @@ sys.path.insert(0, str(REPO_ROOT))
 import httpx  # noqa: E402
 import redis  # noqa: E402
 
-from bench.common import PY, machine, production_env, scratch_database  # noqa: E402
+from bench.common import BENCH_REDIS_URL, PY, machine, production_env, scratch_database  # noqa: E402
 
 SANDBOX_PORT = 8913
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = BENCH_REDIS_URL
 DB_NAME = "scrm_bench_sync"
 CORP_ID = "wwbenchsync000001"
 SECRET = "bench-sync-secret-0123456789abcdef"  # noqa: S105  (sandbox-only app secret)

@@ -37,11 +37,20 @@ sys.path.insert(0, str(REPO_ROOT))
 import psycopg2  # noqa: E402
 import redis  # noqa: E402
 
-from bench.common import PY, machine, percentile, production_env, scratch_database, stop_processes, wait_http  # noqa: E402
+from bench.common import (  # noqa: E402
+    BENCH_REDIS_URL,
+    PY,
+    machine,
+    percentile,
+    production_env,
+    scratch_database,
+    stop_processes,
+    wait_http,
+)
 from wecom.sandbox import demo  # noqa: E402
 
 WEB_PORT, SANDBOX_PORT = 8812, 8912
-REDIS_URL = "redis://127.0.0.1:6379/13"
+REDIS_URL = BENCH_REDIS_URL
 
 SETUP = """
 from scrm.acquisition import services

@@ -63,6 +63,9 @@ def scratch_database(name: str) -> str:
     return url
 
 
+# Every benchmark runs on this Redis database (flushed at its start); they run one at a time.
+BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
 BENCH_FIELD_KEY = "bench:" + base64.b64encode(b"b" * 32).decode()
 
 

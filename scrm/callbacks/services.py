@@ -140,14 +140,13 @@ def inbox_receive(
 
 def inbox_enqueue(*, event_id: int, lane: str) -> bool:
     """Hands a stored event to its lane. When Redis is down the row stays pending for the sweeper."""
-    from tasks.inbox import process_inbox_event
-    from tasks.welcome import send_welcome
+    from tasks.publish import publish_fast
 
     # Adds that can still be welcomed go to the welcome task, which hands them on to the events lane.
-    task = send_welcome if lane == "realtime" else process_inbox_event
+    task = "tasks.welcome.send_welcome" if lane == "realtime" else "tasks.inbox.process_inbox_event"
     try:
         # No publish retries: answering WeCom fast matters more, and the sweeper re-sends what is pending.
-        task.apply_async(args=(event_id,), queue=lane, retry=False)
+        publish_fast(task, (event_id,), queue=lane)
     except Exception as exc:  # kombu raises several types when the broker is unreachable
         logger.warning("inbox event %s left pending: broker unavailable (%s)", event_id, type(exc).__name__)
         InboxEvent.objects.filter(pk=event_id, status=InboxStatus.QUEUED).update(status=InboxStatus.PENDING)

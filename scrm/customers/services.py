@@ -75,50 +75,61 @@ def timeline_add(
         )
 
 
-_UPSERT_MEMBER = """
-INSERT INTO customers_member (corp_id, userid, name, departments, status, has_contact_permission, updated_at)
-VALUES (%s, %s, '', '[]', 'active', true, now())
-ON CONFLICT (corp_id, userid) DO UPDATE SET userid = EXCLUDED.userid
-RETURNING id
-"""
-
+# The events lane's hot path as one statement: member and customer upserted, the follow upserted
+# (newest event wins), the timeline entry added. The member row is not locked (DO NOTHING, then read),
+# so events of one member don't queue behind each other; a member inserted by a concurrent transaction
+# that committed after this statement's snapshot shows up as no row, and the statement is run again.
+#
 # first_added_at only ever moves earlier: the earliest add of any member is when we first met them.
-_UPSERT_CUSTOMER = """
-INSERT INTO customers_customer (corp_id, external_userid, name, avatar, type, gender, corp_name,
-    corp_full_name, unionid, first_added_at, created_at, updated_at, tag_ids, member_ids, active_follows)
-VALUES (%(corp)s, %(ext)s, '', '', 0, 0, '', '', '', %(first_added)s, now(), now(), '{}', '{}', 0)
-ON CONFLICT (corp_id, external_userid) DO UPDATE SET first_added_at = CASE
-    WHEN EXCLUDED.first_added_at IS NULL THEN customers_customer.first_added_at
-    ELSE LEAST(customers_customer.first_added_at, EXCLUDED.first_added_at) END
-RETURNING id
-"""
-
-# The newest event wins: status moves only for a later (CreateTime, rank); an add also fills in when the
-# relation began even if a later deletion was applied first.
-_UPSERT_FOLLOW = """
-INSERT INTO customers_follow AS f (corp_id, customer_id, member_id, remark, description, remark_mobiles,
-    add_way, state, oper_userid, added_at, status, status_changed_at, last_event_time, tag_ids, updated_at)
-VALUES (%(corp)s, %(customer)s, %(member)s, '', '', '[]', 0, %(state)s, '', %(added_at)s, %(status)s, %(at)s,
-    %(key)s, '{}', now())
-ON CONFLICT (corp_id, customer_id, member_id) DO UPDATE SET
-    status = CASE WHEN EXCLUDED.last_event_time > f.last_event_time THEN EXCLUDED.status ELSE f.status END,
-    status_changed_at = CASE WHEN EXCLUDED.last_event_time > f.last_event_time AND EXCLUDED.status <> f.status
-        THEN EXCLUDED.status_changed_at ELSE f.status_changed_at END,
-    added_at = CASE WHEN EXCLUDED.added_at IS NOT NULL
-        AND (f.added_at IS NULL OR EXCLUDED.last_event_time > f.last_event_time)
-        THEN EXCLUDED.added_at ELSE f.added_at END,
-    state = CASE WHEN EXCLUDED.state <> ''
-        AND (f.state = '' OR (EXCLUDED.added_at IS NOT NULL AND EXCLUDED.last_event_time > f.last_event_time))
-        THEN EXCLUDED.state ELSE f.state END,
-    last_event_time = GREATEST(f.last_event_time, EXCLUDED.last_event_time),
-    updated_at = now()
-RETURNING id
-"""
-
-_INSERT_TIMELINE = """
-INSERT INTO customers_timelineentry (corp_id, customer_id, member_id, kind, at, data, inbox_event_id)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (customer_id, inbox_event_id, kind) WHERE inbox_event_id IS NOT NULL DO NOTHING
+# The follow's status moves only for a later (CreateTime, rank); an add also fills in when the relation
+# began even if a later deletion was applied first.
+_APPLY_FOLLOW_EVENT = """
+WITH m_new AS (
+    INSERT INTO customers_member (corp_id, userid, name, departments, status, has_contact_permission,
+        updated_at)
+    VALUES (%(corp)s, %(userid)s, '', '[]', 'active', true, now())
+    ON CONFLICT (corp_id, userid) DO NOTHING
+    RETURNING id
+), m AS (
+    SELECT id FROM m_new
+    UNION ALL
+    SELECT id FROM customers_member WHERE corp_id = %(corp)s AND userid = %(userid)s
+    LIMIT 1
+), c AS (
+    INSERT INTO customers_customer (corp_id, external_userid, name, avatar, type, gender, corp_name,
+        corp_full_name, unionid, first_added_at, created_at, updated_at, tag_ids, member_ids, active_follows)
+    VALUES (%(corp)s, %(ext)s, '', '', 0, 0, '', '', '', %(added_at)s, now(), now(), '{}', '{}', 0)
+    ON CONFLICT (corp_id, external_userid) DO UPDATE SET first_added_at = CASE
+        WHEN EXCLUDED.first_added_at IS NULL THEN customers_customer.first_added_at
+        ELSE LEAST(customers_customer.first_added_at, EXCLUDED.first_added_at) END
+    RETURNING id
+), fol AS (
+    INSERT INTO customers_follow AS f (corp_id, customer_id, member_id, remark, description, remark_mobiles,
+        add_way, state, oper_userid, added_at, status, status_changed_at, last_event_time, tag_ids,
+        updated_at)
+    SELECT %(corp)s, c.id, m.id, '', '', '[]', 0, %(state)s, '', %(added_at)s, %(status)s, %(at)s, %(key)s,
+        '{}', now()
+    FROM c, m
+    ON CONFLICT (corp_id, customer_id, member_id) DO UPDATE SET
+        status = CASE WHEN EXCLUDED.last_event_time > f.last_event_time
+            THEN EXCLUDED.status ELSE f.status END,
+        status_changed_at = CASE WHEN EXCLUDED.last_event_time > f.last_event_time
+            AND EXCLUDED.status <> f.status THEN EXCLUDED.status_changed_at ELSE f.status_changed_at END,
+        added_at = CASE WHEN EXCLUDED.added_at IS NOT NULL
+            AND (f.added_at IS NULL OR EXCLUDED.last_event_time > f.last_event_time)
+            THEN EXCLUDED.added_at ELSE f.added_at END,
+        state = CASE WHEN EXCLUDED.state <> '' AND (f.state = ''
+            OR (EXCLUDED.added_at IS NOT NULL AND EXCLUDED.last_event_time > f.last_event_time))
+            THEN EXCLUDED.state ELSE f.state END,
+        last_event_time = GREATEST(f.last_event_time, EXCLUDED.last_event_time),
+        updated_at = now()
+    RETURNING id, customer_id, member_id
+), tl AS (
+    INSERT INTO customers_timelineentry (corp_id, customer_id, member_id, kind, at, data, inbox_event_id)
+    SELECT %(corp)s, fol.customer_id, fol.member_id, %(kind)s, %(at)s, %(data)s, %(inbox_event)s FROM fol
+    ON CONFLICT (customer_id, inbox_event_id, kind) WHERE inbox_event_id IS NOT NULL DO NOTHING
+)
+SELECT id, customer_id FROM fol
 """
 
 
@@ -137,46 +148,35 @@ def follow_apply_event(
 ) -> int:
     """Applies an add / edit / delete of one member ↔ customer relation, newest event wins.
 
-    The events lane's hot path: five statements, each an upsert, so a retry or replay is a no-op and two
-    workers racing on one relation serialise on its row. Returns the follow's id.
+    The events lane's hot path: one statement of upserts (a retry or replay is a no-op, two workers racing
+    on one relation serialise on its row), then the customer's derived arrays. Returns the follow's id.
     """
     at = _ts(event_time) or timezone.now()
-    is_add = rank == RANK_ADD
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_UPSERT_MEMBER, [corp.pk, userid])
-        member_id = cursor.fetchone()[0]
-        cursor.execute(
-            _UPSERT_CUSTOMER, {"corp": corp.pk, "ext": external_userid, "first_added": at if is_add else None}
-        )
-        customer_id = cursor.fetchone()[0]
-        cursor.execute(
-            _UPSERT_FOLLOW,
-            {
-                "corp": corp.pk,
-                "customer": customer_id,
-                "member": member_id,
-                "state": (state or "")[:64],
-                "added_at": at if is_add else None,
-                "status": status,
-                "at": at,
-                "key": _order_key(event_time, rank),
-            },
-        )
-        follow_id: int = cursor.fetchone()[0]
+    params: dict[str, Any] = {
+        "corp": corp.pk,
+        "userid": userid,
+        "ext": external_userid,
+        "state": (state or "")[:64],
+        "added_at": at if rank == RANK_ADD else None,
+        "status": status,
+        "at": at,
+        # An edit says nothing about whether the relation is live (a member may still edit a customer who
+        # deleted them): it orders below every add and delete, whichever arrives first.
+        "key": 0 if rank == RANK_EDIT else _order_key(event_time, rank),
+        "kind": timeline_kind,
+        "data": json.dumps(dict(timeline_data or {}), ensure_ascii=False),
+        "inbox_event": inbox_event.pk if inbox_event else None,
+    }
+    # Inside the caller's transaction no savepoint is needed: a failure rolls the caller back.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(_APPLY_FOLLOW_EVENT, params)
+        row = cursor.fetchone()
+        if row is None:  # the member was inserted by a transaction this statement's snapshot didn't see
+            cursor.execute(_APPLY_FOLLOW_EVENT, params)
+            row = cursor.fetchone()
+        follow_id, customer_id = row
         customers_recompute(customer_ids=[customer_id])
-        cursor.execute(
-            _INSERT_TIMELINE,
-            [
-                corp.pk,
-                customer_id,
-                member_id,
-                timeline_kind,
-                at,
-                json.dumps(dict(timeline_data or {}), ensure_ascii=False),
-                inbox_event.pk if inbox_event else None,
-            ],
-        )
-    return follow_id
+    return int(follow_id)
 
 
 def customer_apply_contact(
