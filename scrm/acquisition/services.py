@@ -47,7 +47,7 @@ from scrm.acquisition.models import (
     WelcomeScript,
     WelcomeVariant,
 )
-from scrm.acquisition.sensitive import sensitive_check
+from scrm.compliance.services import content_gate_check
 from scrm.core.wecom import wecom_client
 from scrm.customers.models import Customer, Follow, Member, Tag
 from scrm.customers.services import follow_change_tags, timeline_add
@@ -111,8 +111,12 @@ def _local(at: datetime) -> datetime:
 # -- text checks ----------------------------------------------------------------------------------------
 
 
-def welcome_text_check(*, corp: Corp, text: str) -> None:
-    """Variables known, within WeCom's size even with the longest values, and no sensitive words."""
+def welcome_text_check(*, corp: Corp, text: str, approver: bool = True) -> None:
+    """Variables known, within WeCom's size even with the longest values, and no sensitive words.
+
+    `approver`: whether the person saving may approve sensitive words (the corp's gate policy). The forms'
+    early check leaves that to the services, which are told who saves (their `approver` is False unless
+    said otherwise)."""
     unknown = unknown_variables(text)
     if unknown:
         raise ValidationError(
@@ -129,7 +133,7 @@ def welcome_text_check(*, corp: Corp, text: str) -> None:
             % {"max": TEXT_MAX_BYTES},
             code="too_long",
         )
-    sensitive_check(corp=corp, texts=[text])
+    content_gate_check(corp=corp, texts=[text], approver=approver)
 
 
 # -- media ----------------------------------------------------------------------------------------------
@@ -207,10 +211,12 @@ def script_save(
     nickname_fallback: str = "",
     is_default: bool = False,
     members: Sequence[Member] = (),
+    approver: bool = False,
 ) -> WelcomeScript:
-    """Creates or edits a script; `members` get it as their own script (taken from any other)."""
-    welcome_text_check(corp=corp, text=text)
-    sensitive_check(corp=corp, texts=[nickname_fallback])
+    """Creates or edits a script; `members` get it as their own script (taken from any other).
+    `approver`: the person saving is an admin, whose saving approves sensitive words if the corp asks."""
+    welcome_text_check(corp=corp, text=text, approver=approver)
+    content_gate_check(corp=corp, texts=[nickname_fallback], approver=approver)
     if any(m.corp_id != corp.pk for m in members):
         raise Member.DoesNotExist
     name = name.strip()
@@ -254,11 +260,18 @@ def script_delete(*, corp: Corp, script: WelcomeScript) -> None:
 
 
 def variant_add(
-    *, corp: Corp, script: WelcomeScript, weekdays: Sequence[int], start: dtime, end: dtime, text: str
+    *,
+    corp: Corp,
+    script: WelcomeScript,
+    weekdays: Sequence[int],
+    start: dtime,
+    end: dtime,
+    text: str,
+    approver: bool = False,
 ) -> WelcomeVariant:
     if script.corp_id != corp.pk:
         raise WelcomeScript.DoesNotExist
-    welcome_text_check(corp=corp, text=text)
+    welcome_text_check(corp=corp, text=text, approver=approver)
     if start == end:
         raise ValidationError(_("The start and end times must differ."), code="slot")
     with transaction.atomic():
@@ -306,6 +319,7 @@ def attachment_add(
     appid: str = "",
     page: str = "",
     upload: Upload | None = None,
+    approver: bool = False,
 ) -> WelcomeAttachment:
     """Adds an attachment; its file is uploaded to WeCom now (and refreshed before it expires), never on
     the welcome path. A failed upload is kept and retried by the refresh task."""
@@ -330,7 +344,7 @@ def attachment_add(
             _("Choose a cover image for the mini-program.") if kind == "miniprogram" else _("Choose a file."),
             code="file",
         )
-    sensitive_check(corp=corp, texts=[title, description])
+    content_gate_check(corp=corp, texts=[title, description], approver=approver)
     media: MediaAsset | None = None
     with transaction.atomic():
         if needs_file and upload is not None:

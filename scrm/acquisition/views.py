@@ -51,6 +51,11 @@ def _corp(request: HttpRequest) -> Corp:
     return corp
 
 
+def _approver(request: HttpRequest) -> bool:
+    """An admin saving content approves its sensitive words (when the corp's gate asks for approval)."""
+    return bool(request.membership.has_role(Role.ADMIN))  # type: ignore[attr-defined]
+
+
 def _lang() -> str:
     return services.lang_of(get_language())
 
@@ -358,7 +363,9 @@ def script_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _script_save(form: ScriptForm, *, corp: Corp, script: WelcomeScript | None) -> WelcomeScript | None:
+def _script_save(
+    form: ScriptForm, *, corp: Corp, script: WelcomeScript | None, approver: bool
+) -> WelcomeScript | None:
     """Saves a valid form through the service; refusals (e.g. the word gate) land on the form."""
     if not form.is_valid():
         return None
@@ -372,6 +379,7 @@ def _script_save(form: ScriptForm, *, corp: Corp, script: WelcomeScript | None) 
             nickname_fallback=data["nickname_fallback"],
             is_default=data["is_default"],
             members=list(data["members"]),
+            approver=approver,
         )
     except ValidationError as exc:
         _add_errors(form, exc)
@@ -383,7 +391,7 @@ def _script_save(form: ScriptForm, *, corp: Corp, script: WelcomeScript | None) 
 def script_create(request: HttpRequest) -> HttpResponse:
     corp = _corp(request)
     form = ScriptForm(request.POST, corp=corp)
-    script = _script_save(form, corp=corp, script=None)
+    script = _script_save(form, corp=corp, script=None, approver=_approver(request))
     if script is not None:
         messages.success(request, _("Welcome script created."))
         return redirect("acquisition:script_edit", script_pk=script.pk)
@@ -461,7 +469,7 @@ def script_edit(request: HttpRequest, script_pk: int) -> HttpResponse:
     if request.method != "POST":
         return _script_page(request, script)
     form = ScriptForm(request.POST, corp=corp)
-    if _script_save(form, corp=corp, script=script) is not None:
+    if _script_save(form, corp=corp, script=script, approver=_approver(request)) is not None:
         messages.success(request, _("Welcome script saved."))
         return redirect("acquisition:script_edit", script_pk=script.pk)
     return _script_page(request, script, form=form, status=400)
@@ -513,6 +521,7 @@ def variant_add(request: HttpRequest, script_pk: int) -> HttpResponse:
                 start=data["start_time"],
                 end=data["end_time"],
                 text=data["text"],
+                approver=_approver(request),
             )
         except ValidationError as exc:
             _add_errors(form, exc)
@@ -559,6 +568,7 @@ def attachment_add(request: HttpRequest, script_pk: int) -> HttpResponse:
                 appid=data["appid"],
                 page=data["page"],
                 upload=upload,
+                approver=_approver(request),
             )
         except ValidationError as exc:
             _add_errors(form, exc)
