@@ -174,6 +174,9 @@ def add_msg_template(call: Call) -> dict[str, Any]:
             "senders": len(by_member),
             "targets": sum(len(v) for v in by_member.values()),
             "fail": len(fail),
+            # Who sends to whom, so a checker can find one chunk sent as two templates.
+            "sender": sender,
+            "recipients": {u: sorted(v) for u, v in by_member.items()},
         },
     )
     return {"fail_list": fail, "msgid": tpl.msgid}
