@@ -1,3 +1,8 @@
-from django.urls import URLPattern, path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from scrm.groupcodes import api
+
+urlpatterns = [
+    path("group-codes/", api.GroupCodeListApi.as_view(), name="group-code-list"),
+    path("group-codes/<int:gcode_pk>/", api.GroupCodeDetailApi.as_view(), name="group-code-detail"),
+]

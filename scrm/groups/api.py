@@ -12,6 +12,7 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import serializers
+from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -49,6 +50,8 @@ class GroupListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         status = request.query_params.get("status", "all")
+        if status not in selectors.STATUSES:
+            raise ParseError("status must be one of " + ", ".join(sorted(selectors.STATUSES)))
         q = request.query_params.get("q", "").strip()[:100]
         return paginated(
             view=self,

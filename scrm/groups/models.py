@@ -82,3 +82,25 @@ class GroupDailyStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group_id} {self.day}: +{self.joins} -{self.leaves}"
+
+
+class CorpGroupDayStat(models.Model):
+    """WeCom's own daily figures for the corp's customer groups (groupchat/statistic_group_by_day, summed
+    over owners): groups, active groups (with messages), members, new members."""
+
+    corp = models.ForeignKey(Corp, on_delete=models.CASCADE)
+    day = models.DateField()
+    chat_total = models.PositiveIntegerField(default=0)
+    new_chat_cnt = models.PositiveIntegerField(default=0)
+    chat_has_msg = models.PositiveIntegerField(default=0)
+    member_total = models.PositiveIntegerField(default=0)
+    new_member_cnt = models.PositiveIntegerField(default=0)
+    member_has_msg = models.PositiveIntegerField(default=0)
+    msg_total = models.PositiveIntegerField(default=0)
+    fetched_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["corp", "day"], name="corpgroupday_corp_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.corp_id} {self.day}: {self.chat_total} groups, {self.member_total} members"

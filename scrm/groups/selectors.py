@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from scrm.customers.models import Customer, Member
-from scrm.groups.models import CustomerGroup, GroupDailyStat, GroupMember
+from scrm.groups.models import CorpGroupDayStat, CustomerGroup, GroupDailyStat, GroupMember
 from scrm.tenancy.models import Corp
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -101,3 +101,40 @@ def groups_of_customer(*, corp: Corp, customer: Customer) -> QuerySet[GroupMembe
         .select_related("group")
         .order_by("-is_active", "-join_time", "pk")
     )
+
+
+@dataclass(frozen=True)
+class CorpDay:
+    day: date
+    joins: int  # from change_external_chat events we applied
+    leaves: int
+    active_groups: int  # groups with a join or leave that day (events)
+    wecom: CorpGroupDayStat | None  # WeCom's own figures (groupchat/statistic_group_by_day), if pulled
+
+
+def corp_group_stats(*, corp: Corp, days: int = 30) -> list[CorpDay]:
+    """The corp's groups per day (Asia/Shanghai), oldest first: joins, leaves and groups with changes from
+    the events, next to WeCom's daily totals (members, groups, groups with messages)."""
+    today = timezone.now().astimezone(SHANGHAI).date()
+    start = today - timedelta(days=days - 1)
+    events = {
+        r["day"]: r
+        for r in GroupDailyStat.objects.filter(corp=corp, day__gte=start)
+        .values("day")
+        .annotate(j=Sum("joins"), lv=Sum("leaves"), g=Count("group_id", distinct=True))
+    }
+    wecom = {s.day: s for s in CorpGroupDayStat.objects.filter(corp=corp, day__gte=start)}
+    out = []
+    for i in range(days):
+        day = start + timedelta(days=i)
+        e = events.get(day)
+        out.append(
+            CorpDay(
+                day=day,
+                joins=int(e["j"]) if e else 0,
+                leaves=int(e["lv"]) if e else 0,
+                active_groups=int(e["g"]) if e else 0,
+                wecom=wecom.get(day),
+            )
+        )
+    return out

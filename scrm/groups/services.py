@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from scrm.customers.models import Member
-from scrm.groups.models import CustomerGroup, GroupDailyStat, GroupMember
+from scrm.groups.models import CorpGroupDayStat, CustomerGroup, GroupDailyStat, GroupMember
 from scrm.tenancy.models import Corp
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -25,6 +26,17 @@ def _ts(seconds: int | None) -> datetime | None:
 def group_get_or_create(*, corp: Corp, chat_id: str) -> CustomerGroup:
     group, _ = CustomerGroup.objects.get_or_create(corp=corp, chat_id=chat_id)
     return group
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """What applying add_member / del_member did: `applied` is False for a replay (nothing counted)."""
+
+    refetch: bool
+    applied: bool
+    group: CustomerGroup
+    joins: int = 0
+    leaves: int = 0
 
 
 def _count_day(*, group: CustomerGroup, at: datetime, joins: int = 0, leaves: int = 0) -> None:
@@ -48,14 +60,14 @@ def group_apply_member_change(
     quit_scene: int | None = None,
     last_mem_ver: str | None = None,
     cur_mem_ver: str | None = None,
-) -> bool:
-    """Applies add_member / del_member. Returns True when the group must be re-fetched from WeCom.
+) -> MemberChange:
+    """Applies add_member / del_member; `refetch`: the group must be re-fetched from WeCom.
 
     MemChangeList is a newer field and may be absent; then only the count moves and a re-fetch fills in who.
     """
     group = CustomerGroup.objects.select_for_update().get_or_create(corp=corp, chat_id=chat_id)[0]
     if cur_mem_ver and cur_mem_ver == group.member_version:
-        return False  # already applied: a replay, or a re-fetch that came first
+        return MemberChange(refetch=False, applied=False, group=group)  # a replay, or a re-fetch came first
     # A version other than the one we hold means we missed a change (or never fetched the group).
     needs_fetch = not group.member_version or (
         last_mem_ver is not None and last_mem_ver != group.member_version
@@ -92,7 +104,9 @@ def group_apply_member_change(
     group.last_event_time = max(group.last_event_time, event_time)
     group.save(update_fields=["member_count", "member_version", "last_event_time", "updated_at"])
     _count_day(group=group, at=at, joins=joins, leaves=leaves)
-    return needs_fetch or not changed
+    return MemberChange(
+        refetch=needs_fetch or not changed, applied=True, group=group, joins=joins, leaves=leaves
+    )
 
 
 @transaction.atomic
@@ -153,3 +167,62 @@ def group_mark_dismissed(*, corp: Corp, chat_id: str, event_time: int) -> None:
     group.dismissed_at = _ts(event_time) or timezone.now()
     group.last_event_time = max(group.last_event_time, event_time)
     group.save(update_fields=["status", "dismissed_at", "last_event_time", "updated_at"])
+
+
+STAT_FIELDS = (
+    "chat_total",
+    "new_chat_cnt",
+    "chat_has_msg",
+    "member_total",
+    "new_member_cnt",
+    "member_has_msg",
+    "msg_total",
+)
+OWNERS_PER_CALL = 100  # owner_filter.userid_list ≤100 (Doc 92133)
+
+
+def group_statistics_pull(*, corp: Corp, days: int = 7) -> int:
+    """WeCom's daily figures for the corp's groups over the last `days` closed days (≤30 per call), summed
+    over owners 100 at a time. Returns the days stored."""
+    from scrm.core.wecom import wecom_client
+
+    today = timezone.now().astimezone(SHANGHAI).date()
+    first = today - timedelta(days=max(1, min(days, 30)))
+    begin = int(datetime.combine(first, datetime.min.time(), tzinfo=SHANGHAI).timestamp())
+    end = int(datetime.combine(today - timedelta(days=1), datetime.min.time(), tzinfo=SHANGHAI).timestamp())
+    owners = sorted(
+        set(
+            CustomerGroup.objects.filter(corp=corp, status=CustomerGroup.Status.ACTIVE)
+            .exclude(owner_userid="")
+            .values_list("owner_userid", flat=True)
+        )
+    )
+    totals: dict[int, dict[str, int]] = {}
+    client = wecom_client(corp=corp, lane="bulk")
+    for i in range(0, len(owners), OWNERS_PER_CALL):
+        # Reference: Doc 92133 — by natural day for the given owners
+        answer = client.groupchat_statistic_by_day(
+            day_begin_time=begin, day_end_time=end, owner_userids=owners[i : i + OWNERS_PER_CALL]
+        )
+        for item in answer.get("items") or []:
+            day_total = totals.setdefault(int(item["stat_time"]), dict.fromkeys(STAT_FIELDS, 0))
+            for k in STAT_FIELDS:
+                day_total[k] += int((item.get("data") or {}).get(k) or 0)
+    for stat_time, values in totals.items():
+        day = datetime.fromtimestamp(stat_time, tz=SHANGHAI).date()
+        CorpGroupDayStat.objects.update_or_create(corp=corp, day=day, defaults=values)
+    return len(totals)
+
+
+def group_statistics_pull_all() -> int:
+    """Beat: asks the bulk lane to pull every corp's group figures."""
+    from scrm.tenancy.models import Corp as CorpModel
+    from tasks.celery import app
+
+    count = 0
+    for corp_pk in (
+        CorpModel.objects.filter(customer_groups__isnull=False).distinct().values_list("pk", flat=True)
+    ):
+        app.send_task("tasks.groupcodes.pull_group_statistics", args=(corp_pk,), queue="bulk")
+        count += 1
+    return count
