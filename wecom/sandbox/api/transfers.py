@@ -67,6 +67,18 @@ def _start(call: Call, *, kind: str) -> dict[str, Any]:
             )
         else:
             sb.at(now + s.transfer_window, "transfer_complete", corp.corp_id, tr.id)
+    # Every request, refused customers included, so a checker can find a customer asked for twice.
+    sb.audit.world(
+        now,
+        corp.corp_id,
+        "transfer_requested",
+        {
+            "kind": kind,
+            "handover_userid": handover.userid,
+            "takeover_userid": takeover.userid,
+            "customer": out,
+        },
+    )
     return {"customer": out}
 
 
