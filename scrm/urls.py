@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from scrm.callbacks.views import wecom_callback
 from scrm.core import views as core_views
+from scrm.tenancy.login import ThrottledLoginView
 from scrm.tenancy.permissions import public_view, user_view
 
 # Django's own admin keeps its own staff-only login.
@@ -14,7 +15,7 @@ admin.site.site_header = "SCRM admin"
 auth_patterns = [
     path(
         "login/",
-        public_view(auth_views.LoginView.as_view(redirect_authenticated_user=True)),
+        public_view(ThrottledLoginView.as_view(redirect_authenticated_user=True)),
         name="login",
     ),
     path("logout/", public_view(auth_views.LogoutView.as_view()), name="logout"),
@@ -25,6 +26,8 @@ auth_patterns = [
 ]
 
 urlpatterns = [
+    # First: the callback path is the hottest, and Django tries patterns in order.
+    path("wecom/callback/<str:corp_id>/", wecom_callback, name="wecom_callback"),
     path("", include("scrm.dashboard.urls")),
     path("", include("scrm.tenancy.urls")),
     path("", include("scrm.customers.urls")),
@@ -39,7 +42,6 @@ urlpatterns = [
     path("", include("scrm.succession.urls")),
     path("accounts/", include(auth_patterns)),
     path("i18n/setlang/", public_view(set_language), name="set_language"),
-    path("wecom/callback/<str:corp_id>/", wecom_callback, name="wecom_callback"),
     path("healthz", core_views.healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/", include("scrm.core.api_urls")),

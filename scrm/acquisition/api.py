@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,6 +20,7 @@ class CodeListApi(APIView):
     pagination_class = ViewCursorPagination
     ordering = ("-created_at", "-id")
 
+    @extend_schema_serializer(component_name="ChannelCodeListItem")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         name = serializers.CharField()
@@ -58,6 +59,7 @@ class CodeDetailApi(APIView):
         added_this_minute = serializers.IntegerField(source="usage.minute")
         added_today = serializers.IntegerField(source="usage.day")
 
+    @extend_schema_serializer(component_name="ChannelCodeDetail")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField(source="code.pk")
         name = serializers.CharField(source="code.name")
@@ -111,6 +113,7 @@ class CodeStatsApi(APIView):
         adds = serializers.IntegerField()
         over_cap = serializers.IntegerField()
 
+    @extend_schema_serializer(component_name="ChannelCodeStats")
     class OutputSerializer(serializers.Serializer):
         days = serializers.ListField(child=serializers.DictField())
         members = serializers.ListField(child=serializers.DictField())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -46,10 +46,13 @@ class InboxListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         status_ = request.query_params.get("status", "")
-        kind = request.query_params.get("kind", "")[:100]
-        queryset = inbox_list(
-            corp=api_corp(request), status=status_ if status_ in InboxStatus.values else "", kind=kind
-        ).defer("payload")
+        kind = request.query_params.get("kind", "")
+        # An unknown value is a caller's mistake: say so rather than answer an unfiltered or empty list.
+        if status_ and status_ not in InboxStatus.values:
+            raise ParseError("status must be one of " + ", ".join(InboxStatus.values))
+        if kind and kind not in KNOWN_KINDS:
+            raise ParseError("kind is not a known event kind")
+        queryset = inbox_list(corp=api_corp(request), status=status_, kind=kind).defer("payload")
         return paginated(
             view=self,
             request=request,

@@ -45,9 +45,13 @@ def _ints(raw: str | list[str] | None) -> tuple[int, ...]:
         return ()
     parts = raw if isinstance(raw, list) else raw.split(",")
     try:
-        return tuple(sorted({int(p) for part in parts for p in str(part).split(",") if p.strip()}))
+        ids = tuple(sorted({int(p) for part in parts for p in str(part).split(",") if p.strip()}))
     except ValueError as exc:
         raise FilterError("tag and member ids must be numbers") from exc
+    # Postgres refuses a bigint parameter out of range with an error, not an empty match.
+    if ids and (ids[0] < -(2**63) or ids[-1] >= 2**63):
+        raise FilterError("tag and member ids must be numbers")
+    return ids
 
 
 def _date(raw: str | None, name: str) -> date | None:

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from scrm.customers import tag_services as services
-from scrm.customers.api import api_corp
+from scrm.customers.api import ViewCursorPagination, api_corp, paginated
 from scrm.customers.models import BulkTagJob, Member, Tag, TagGroup
 from scrm.customers.selectors import FilterError
 from scrm.customers.tag_services import NAME_MAX, ORDER_MAX, TagChangeRefused
@@ -79,6 +79,9 @@ class TagListApi(APIView):
     """GET: the corp's live tags. POST (admins): a new tag in one of our groups, created in WeCom."""
 
     write_role = Role.ADMIN
+    # Cursor pages like every list of the API; each tag carries its order for display.
+    pagination_class = ViewCursorPagination
+    ordering = ("id",)
 
     @extend_schema_serializer(component_name="TagCreateInput")
     class InputSerializer(serializers.Serializer):
@@ -88,7 +91,12 @@ class TagListApi(APIView):
 
     @extend_schema(responses=TagOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        return Response(TagOutputSerializer(_live_tags(api_corp(request)), many=True).data)
+        return paginated(
+            view=self,
+            request=request,
+            queryset=_live_tags(api_corp(request)),
+            serialize=lambda page: TagOutputSerializer(page, many=True).data,
+        )
 
     @extend_schema(request=InputSerializer, responses={201: TagOutputSerializer})
     def post(self, request: Request) -> Response:
@@ -162,6 +170,8 @@ class TagGroupListApi(APIView):
     """GET: the corp's tag groups with their tags. POST (admins): a new group with its first tags."""
 
     write_role = Role.ADMIN
+    pagination_class = ViewCursorPagination
+    ordering = ("id",)
 
     @extend_schema_serializer(component_name="TagGroupCreateInput")
     class InputSerializer(serializers.Serializer):
@@ -175,7 +185,12 @@ class TagGroupListApi(APIView):
 
     @extend_schema(responses=GroupOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        return Response(GroupOutputSerializer(_groups(api_corp(request)), many=True).data)
+        return paginated(
+            view=self,
+            request=request,
+            queryset=_groups(api_corp(request)),
+            serialize=lambda page: GroupOutputSerializer(page, many=True).data,
+        )
 
     @extend_schema(request=InputSerializer, responses={201: GroupOutputSerializer})
     def post(self, request: Request) -> Response:
@@ -274,6 +289,8 @@ class TagJobListApi(APIView):
     of the customers a customer-list filter selects; answers the queued job."""
 
     write_role = Role.OPERATOR
+    pagination_class = ViewCursorPagination
+    ordering = ("-id",)
 
     @extend_schema_serializer(component_name="BulkTagJobCreateInput")
     class InputSerializer(serializers.Serializer):
@@ -291,8 +308,12 @@ class TagJobListApi(APIView):
 
     @extend_schema(responses=JobOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        jobs = services.bulk_job_list(corp=api_corp(request), limit=50)
-        return Response(JobOutputSerializer(jobs, many=True).data)
+        return paginated(
+            view=self,
+            request=request,
+            queryset=BulkTagJob.objects.filter(corp=api_corp(request)).select_related("created_by"),
+            serialize=lambda page: JobOutputSerializer(page, many=True).data,
+        )
 
     @extend_schema(request=InputSerializer, responses={201: JobOutputSerializer})
     def post(self, request: Request) -> Response:

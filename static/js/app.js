@@ -41,6 +41,15 @@ document.addEventListener("click", async (event) => {
   }
 });
 
+// Forms that ask before something that can't be undone: <form data-confirm="…">. A delegated handler, not
+// an inline onsubmit="", so the Content-Security-Policy can refuse every inline script.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+    event.preventDefault();
+  }
+});
+
 document.addEventListener("change", (event) => {
   const select = event.target.closest("select[data-autosubmit]");
   if (select && select.form) select.form.submit();
