@@ -56,6 +56,41 @@ app.conf.update(
             "schedule": 1800.0,
             "options": {"queue": "bulk"},
         },
+        # Broadcasts: start the due ones (and stalled sends), then poll WeCom's results.
+        "broadcasts-dispatch": {
+            "task": "tasks.campaigns.dispatch_due",
+            "schedule": 30.0,
+            "options": {"queue": "bulk", "expires": 30},
+        },
+        "broadcasts-poll": {
+            "task": "tasks.campaigns.poll_due",
+            "schedule": 60.0,
+            "options": {"queue": "bulk", "expires": 60},
+        },
+        # Succession: request what is due (groups spread over days), poll transfer results.
+        "succession-tick": {
+            "task": "tasks.succession.tick",
+            "schedule": 60.0,
+            "options": {"queue": "bulk", "expires": 60},
+        },
+        # Group codes: re-plan every code (a lost rotation heals; WeCom is called only on a change).
+        "group-codes-check": {
+            "task": "tasks.groupcodes.check_all",
+            "schedule": 120.0,
+            "options": {"queue": "events", "expires": 120},
+        },
+        # Landing pages: warn a day before an uploaded group QR image expires, move off expired ones.
+        "group-codes-expiry": {
+            "task": "tasks.groupcodes.expiry_check",
+            "schedule": 1800.0,
+            "options": {"queue": "events", "expires": 1800},
+        },
+        # WeCom's daily group figures (groupchat/statistic_group_by_day), after the day has closed.
+        "group-statistics": {
+            "task": "tasks.groupcodes.pull_group_statistics_all",
+            "schedule": crontab(hour=4, minute=30),
+            "options": {"queue": "bulk"},
+        },
         # Each lane proves it is alive; the dashboard shows a lane whose heartbeat is stale.
         **{
             f"heartbeat-{lane}": {

@@ -17,54 +17,61 @@ from wecom import events as ev
 
 logger = logging.getLogger(__name__)
 
-INBOX_FIELDS = ("id", "kind", "payload", "status", "attempts", "last_error", "processed_at", "corp")
-# Applying an event never needs the corp's secrets: don't decrypt them for every event.
-CORP_FIELDS = ("corp__id", "corp__corp_id", "corp__agent_id")
-
 # After this many failed attempts an event is left failed for an admin to look at and replay.
 MAX_ATTEMPTS = 5
+
+# The claim: skips a row another worker holds, or one already applied. Applying an event never needs the
+# corp's secrets, so only the corp's ids are read. The applied effects and the "done" mark commit
+# together, so a commit lost in a database crash loses both and the sweeper applies the event again: no
+# need to wait for the WAL flush (the callback endpoint's insert does wait: WeCom is told "received"
+# only once it is durable). One round trip for both statements.
+_CLAIM = """
+SET LOCAL synchronous_commit TO OFF;
+SELECT e.id, e.kind, e.payload, e.attempts, c.id, c.corp_id, c.agent_id
+FROM callbacks_inboxevent e JOIN tenancy_corp c ON c.id = e.corp_id
+WHERE e.id = %s AND e.status <> 'done'
+FOR UPDATE OF e SKIP LOCKED
+"""
+
+_FAILED = """
+UPDATE callbacks_inboxevent SET attempts = attempts + 1, last_error = %s,
+    status = CASE WHEN attempts + 1 >= %s THEN 'failed' ELSE 'queued' END
+WHERE id = %s AND status <> 'done'
+RETURNING status
+"""
 
 
 def inbox_process(*, event_id: int) -> None:
     """Claims one inbox row (skipping it if another worker holds it), applies it and marks it done, in
     one transaction: a crash part-way leaves nothing half-applied and the row is redelivered.
 
-    A failure is recorded on the row (the apply itself rolls back to a savepoint) and re-raised so the
-    task retries, until MAX_ATTEMPTS leaves it failed for an admin."""
-    error: Exception | None = None
-    with transaction.atomic():
-        # The applied effects and the "done" mark commit together, so a commit lost in a database crash
-        # loses both and the sweeper applies the event again: no need to wait for the WAL flush here.
-        # (The callback endpoint's insert does wait: WeCom is told "received" only once it is durable.)
+    A failure rolls everything back, is recorded on the row in a transaction of its own and re-raised so
+    the task retries, until MAX_ATTEMPTS leaves it failed for an admin."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_CLAIM, [event_id])
+            claimed = cursor.fetchone()
+            if claimed is None:
+                return
+            pk, kind, payload, attempts, corp_pk, corp_id, agent_id = claimed
+            # Instances as the ORM loads them, the fields not read deferred (loaded if a hook needs them).
+            corp = Corp.from_db(None, ["id", "corp_id", "agent_id"], [corp_pk, corp_id, agent_id])
+            row = InboxEvent.from_db(
+                None, ["id", "corp_id", "kind", "payload", "attempts"], [pk, corp_pk, kind, payload, attempts]
+            )
+            row.corp = corp
+            event_apply(corp=corp, event=ev.parse_event(payload), inbox_event=row)
+            InboxEvent.objects.filter(pk=pk).update(
+                status=InboxStatus.DONE, attempts=attempts + 1, processed_at=timezone.now(), last_error=""
+            )
+    except Exception as exc:
+        logger.exception("inbox event %s failed", event_id)
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        row = (
-            InboxEvent.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("corp")
-            .only(*INBOX_FIELDS, *CORP_FIELDS)
-            .filter(pk=event_id)
-            .exclude(status=InboxStatus.DONE)
-            .first()
-        )
-        if row is None:
-            return
-        row.attempts += 1
-        try:
-            with transaction.atomic():
-                event_apply(corp=row.corp, event=ev.parse_event(row.payload), inbox_event=row)
-        except Exception as exc:
-            logger.exception("inbox event %s (%s) failed on attempt %s", row.pk, row.kind, row.attempts)
-            row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            row.status = InboxStatus.FAILED if row.attempts >= MAX_ATTEMPTS else InboxStatus.QUEUED
-            if row.status != InboxStatus.FAILED:
-                error = exc
-        else:
-            row.status = InboxStatus.DONE
-            row.processed_at = timezone.now()
-            row.last_error = ""
-        row.save(update_fields=["attempts", "status", "processed_at", "last_error"])
-    if error is not None:
-        raise error
+            cursor.execute(_FAILED, [f"{type(exc).__name__}: {exc}"[:2000], MAX_ATTEMPTS, event_id])
+            recorded = cursor.fetchone()
+        if recorded is not None and recorded[0] == InboxStatus.FAILED:
+            return  # left for an admin: retrying won't help
+        raise
 
 
 def inbox_replay(*, corp: Corp, event_id: int) -> None:
@@ -84,10 +91,10 @@ def inbox_replay(*, corp: Corp, event_id: int) -> None:
 
 def _after_commit(task_name: str, *args: object) -> None:
     def send() -> None:
-        from tasks.celery import app
+        from tasks.publish import publish_fast
 
         try:
-            app.send_task(task_name, args=args, queue="events")
+            publish_fast(task_name, args, queue="events")
         except Exception as exc:  # the nightly sync heals what a lost follow-up would have fetched
             logger.warning("follow-up %s not enqueued: %s", task_name, type(exc).__name__)
 
@@ -133,7 +140,9 @@ def event_apply(*, corp: Corp, event: ev.Event, inbox_event: InboxEvent | None =
                 userid=event.user_id,
                 external_userid=event.external_user_id,
                 event_time=t,
-                rank=customers.RANK_DELETE,
+                # Ends the relation for good (only a new add restores it): it wins a same-second tie with
+                # the customer's one-way deletion, whichever of the two arrives first.
+                rank=customers.RANK_DELETE + 1,
                 status=FollowStatus.TRANSFERRED if by_transfer else FollowStatus.DELETED_BY_MEMBER,
                 timeline_kind="transferred_away" if by_transfer else "deleted_by_member",
                 inbox_event=inbox_event,
@@ -149,6 +158,12 @@ def event_apply(*, corp: Corp, event: ev.Event, inbox_event: InboxEvent | None =
                 timeline_kind="deleted_by_customer",
                 inbox_event=inbox_event,
             )
+            # The churn guard: a deletion within 72 h of a broadcast counts against it.
+            from scrm.campaigns.services import churn_record_deletion
+
+            churn_record_deletion(
+                corp=corp, userid=event.user_id, external_userid=event.external_user_id, at=at
+            )
         case ev.TransferFail():
             customer = customers.customer_get_or_create(corp=corp, external_userid=event.external_user_id)
             customers.timeline_add(
@@ -160,12 +175,24 @@ def event_apply(*, corp: Corp, event: ev.Event, inbox_event: InboxEvent | None =
                 data={"reason": event.fail_reason},
                 inbox_event=inbox_event,
             )
+            from scrm.succession.services import transfer_fail_apply
+
+            transfer_fail_apply(
+                corp=corp,
+                userid=event.user_id,
+                external_userid=event.external_user_id,
+                reason=event.fail_reason,
+                at=at,
+            )
         case ev.ChatCreate():
             groups.group_get_or_create(corp=corp, chat_id=event.chat_id)
             _after_commit("tasks.sync.refresh_group", corp.pk, event.chat_id)
+            from scrm.groupcodes.services import code_on_chat_create
+
+            code_on_chat_create(corp=corp, chat_id=event.chat_id)  # a room WeCom auto-created for a code?
         case ev.ChatUpdate():
             if event.update_detail in ("add_member", "del_member"):
-                refetch = groups.group_apply_member_change(
+                change = groups.group_apply_member_change(
                     corp=corp,
                     chat_id=event.chat_id,
                     event_time=t,
@@ -177,12 +204,20 @@ def event_apply(*, corp: Corp, event: ev.Event, inbox_event: InboxEvent | None =
                     last_mem_ver=event.last_mem_ver,
                     cur_mem_ver=event.cur_mem_ver,
                 )
+                refetch = change.refetch
+                from scrm.groupcodes.services import code_on_member_change
+
+                # Group codes: count the join / leave; rotate right after commit if a group is near full.
+                code_on_member_change(corp=corp, change=change, event_time=t, inbox_event=inbox_event)
             else:
                 refetch = True  # name, notice or owner changed: the event doesn't say to what
             if refetch:
                 _after_commit("tasks.sync.refresh_group", corp.pk, event.chat_id)
         case ev.ChatDismiss():
             groups.group_mark_dismissed(corp=corp, chat_id=event.chat_id, event_time=t)
+            from scrm.groupcodes.services import code_on_chat_dismiss
+
+            code_on_chat_dismiss(corp=corp, chat_id=event.chat_id)
         case ev.TagDelete():
             if event.tag_type == "tag_group":
                 customers.tags_mark_deleted(corp=corp, group_ids=[event.id])
@@ -203,6 +238,9 @@ def event_apply(*, corp: Corp, event: ev.Event, inbox_event: InboxEvent | None =
                 userid = event.new_user_id
             _after_commit("tasks.sync.refresh_member", corp.pk, userid)
         case ev.UserDelete():
-            customers.member_mark_left(corp=corp, userid=event.user_id, at=at)
+            member = customers.member_mark_left(corp=corp, userid=event.user_id, at=at)
+            from scrm.succession.services import leaver_noted
+
+            leaver_noted(corp=corp, member=member)
         case ev.UnknownEvent():
             logger.info("event kept, nothing to apply: %s", event.raw.get("Event") or event.msg_type)

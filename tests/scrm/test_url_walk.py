@@ -17,14 +17,21 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
 from scrm.acquisition.models import ChannelCode, WelcomeAttachment, WelcomeScript, WelcomeVariant
+from scrm.campaigns.models import Broadcast, BroadcastAttachment
+from scrm.compliance.models import CorpWord
 from scrm.core.api import IsCorpMember
 from scrm.customers.models import BulkTagJob, Customer, Follow, Member, Tag, TagGroup
+from scrm.groupcodes.models import GroupCode, GroupWelcomeTemplate, PoolGroup
+from scrm.succession.models import Handover
 from scrm.tenancy.middleware import SESSION_CORP_KEY
 from scrm.tenancy.models import Corp, Membership, Role
 from tests.conftest import World, client_for
 
 # URL argument → the value that points at corp A's data. Add an entry when a view takes a new argument.
 KWARG_FACTORIES: dict[str, Callable[[World], Any]] = {
+    "word_pk": lambda w: (
+        CorpWord.objects.get_or_create(corp=w.corp_a, key="walk", defaults={"word": "walk"})[0].pk
+    ),
     "corp_id": lambda w: w.corp_a.corp_id,
     "membership_pk": lambda w: Membership.objects.get(corp=w.corp_a, user=w.bob).pk,
     "tag_group_pk": lambda w: (
@@ -62,6 +69,31 @@ KWARG_FACTORIES: dict[str, Callable[[World], Any]] = {
             corp=w.corp_a, script_id=KWARG_FACTORIES["script_pk"](w), kind="link", title="walk"
         )[0].pk
     ),
+    "broadcast_pk": lambda w: Broadcast.objects.get_or_create(corp=w.corp_a, name="walk")[0].pk,
+    "battachment_pk": lambda w: (
+        BroadcastAttachment.objects.get_or_create(
+            corp=w.corp_a, broadcast_id=KWARG_FACTORIES["broadcast_pk"](w), kind="link", title="walk"
+        )[0].pk
+    ),
+    "handover_pk": lambda w: (
+        Handover.objects.create(
+            corp=w.corp_a,
+            kind="resigned",
+            member=Member.objects.get_or_create(corp=w.corp_a, userid="walker")[0],
+        ).pk
+    ),
+    "gcode_pk": lambda w: GroupCode.objects.get_or_create(corp=w.corp_a, slug="walk-gc", name="walk")[0].pk,
+    "entry_pk": lambda w: (
+        PoolGroup.objects.get_or_create(
+            corp=w.corp_a,
+            code_id=KWARG_FACTORIES["gcode_pk"](w),
+            group=w.corp_a.customer_groups.get_or_create(chat_id="wrWALK", name="wrWALK")[0],
+        )[0].pk
+    ),
+    "template_pk": lambda w: GroupWelcomeTemplate.objects.get_or_create(corp=w.corp_a, name="walk")[0].pk,
+    # /g/<slug>/ is a public page by design (an unguessable slug shows one QR image and the code's name):
+    # the walk checks an unknown slug is refused; tests/scrm/groupcodes check a known one shows no corp data.
+    "slug": lambda w: "walk-no-such-code",
 }
 # Arguments that name the tenant itself in a public, signature-authenticated URL (not an object lookup).
 TENANT_NAMING_KWARGS = {"corp_id"}
@@ -145,6 +177,8 @@ def test_charlie_cannot_read_or_change_corp_a(world: World) -> None:
     before = _corp_a_fingerprint(world)
     walked = 0
     for route in all_routes():
+        if route.name == "logout":
+            continue  # signing charlie out would walk the rest of the URLs anonymously
         path = _build_path(route, world)
         object_args = [a for a in route.converters if a not in TENANT_NAMING_KWARGS]
         for method in ("get", "post"):
@@ -158,7 +192,7 @@ def test_charlie_cannot_read_or_change_corp_a(world: World) -> None:
             for marker in CORP_A_MARKERS:
                 assert marker not in text, (method, path, marker)
     assert _corp_a_fingerprint(world) == before
-    assert walked >= 2 * len(all_routes())
+    assert walked >= 2 * (len(all_routes()) - 1)
 
 
 @pytest.mark.django_db
