@@ -306,6 +306,42 @@ class Upload:
     content_type: str
 
 
+FILE_KINDS = ("image", "video", "file", "miniprogram")  # a mini-program needs its cover image
+
+
+def attachment_fields_check(
+    *, kind: str, title: str, url: str, appid: str, page: str, upload: Upload | None
+) -> None:
+    """What each kind of attachment needs (welcome messages and broadcasts carry the same kinds)."""
+    if kind in ("link", "miniprogram") and not title.strip():
+        raise ValidationError(_("Give the attachment a title."), code="title")
+    if kind == "link" and not url:
+        raise ValidationError(_("Enter the address the link opens."), code="url")
+    if kind == "miniprogram" and not (appid.strip() and page.strip()):
+        raise ValidationError(_("Enter the mini-program's AppID and page path."), code="miniprogram")
+    if kind in FILE_KINDS and upload is None:
+        raise ValidationError(
+            _("Choose a cover image for the mini-program.") if kind == "miniprogram" else _("Choose a file."),
+            code="file",
+        )
+
+
+def attachment_media_create(*, corp: Corp, kind: str, upload: Upload | None) -> MediaAsset | None:
+    """Keeps an attachment's file (checked against WeCom's size and type rules) for uploading ahead."""
+    if kind not in FILE_KINDS or upload is None:
+        return None
+    media_kind = "image" if kind == "miniprogram" else kind
+    media_check(kind=media_kind, name=upload.name, size=len(upload.content))
+    return MediaAsset.objects.create(
+        corp=corp,
+        kind=media_kind,
+        name=upload.name[:128],
+        content=upload.content,
+        content_type=upload.content_type or "application/octet-stream",
+        size=len(upload.content),
+    )
+
+
 def attachment_add(
     *,
     corp: Corp,
@@ -332,32 +368,10 @@ def attachment_add(
         raise ValidationError(
             _("A welcome message can carry at most %(n)s attachments.") % {"n": MAX_ATTACHMENTS}, code="count"
         )
-    needs_file = kind in ("image", "video", "file", "miniprogram")
-    if kind in ("link", "miniprogram") and not title.strip():
-        raise ValidationError(_("Give the attachment a title."), code="title")
-    if kind == "link" and not url:
-        raise ValidationError(_("Enter the address the link opens."), code="url")
-    if kind == "miniprogram" and not (appid.strip() and page.strip()):
-        raise ValidationError(_("Enter the mini-program's AppID and page path."), code="miniprogram")
-    if needs_file and upload is None:
-        raise ValidationError(
-            _("Choose a cover image for the mini-program.") if kind == "miniprogram" else _("Choose a file."),
-            code="file",
-        )
+    attachment_fields_check(kind=kind, title=title, url=url, appid=appid, page=page, upload=upload)
     content_gate_check(corp=corp, texts=[title, description], approver=approver)
-    media: MediaAsset | None = None
     with transaction.atomic():
-        if needs_file and upload is not None:
-            media_kind = "image" if kind == "miniprogram" else kind
-            media_check(kind=media_kind, name=upload.name, size=len(upload.content))
-            media = MediaAsset.objects.create(
-                corp=corp,
-                kind=media_kind,
-                name=upload.name[:128],
-                content=upload.content,
-                content_type=upload.content_type or "application/octet-stream",
-                size=len(upload.content),
-            )
+        media = attachment_media_create(corp=corp, kind=kind, upload=upload)
         attachment = WelcomeAttachment.objects.create(
             corp=corp,
             script=script,

@@ -30,7 +30,13 @@ from django.utils.translation import gettext as _
 from scrm.acquisition.cache import _attachment as attachment_shape
 from scrm.acquisition.content import MAX_ATTACHMENTS, TEXT_MAX_BYTES
 from scrm.acquisition.models import MediaAsset
-from scrm.acquisition.services import Upload, error_text, media_check, media_upload
+from scrm.acquisition.services import (
+    Upload,
+    attachment_fields_check,
+    attachment_media_create,
+    error_text,
+    media_upload,
+)
 from scrm.campaigns import selectors
 from scrm.campaigns.models import (
     Broadcast,
@@ -185,28 +191,9 @@ def attachment_add(
         raise ValidationError(
             _("A broadcast can carry at most %(n)s attachments.") % {"n": MAX_ATTACHMENTS}, code="count"
         )
-    needs_file = kind in ("image", "video", "file", "miniprogram")
-    if kind in ("link", "miniprogram") and not title.strip():
-        raise ValidationError(_("Give the attachment a title."), code="title")
-    if kind == "link" and not url:
-        raise ValidationError(_("Enter the address the link opens."), code="url")
-    if kind == "miniprogram" and not (appid.strip() and page.strip()):
-        raise ValidationError(_("Enter the mini-program's AppID and page path."), code="miniprogram")
-    if needs_file and upload is None:
-        raise ValidationError(_("Choose a file."), code="file")
-    media: MediaAsset | None = None
+    attachment_fields_check(kind=kind, title=title, url=url, appid=appid, page=page, upload=upload)
     with transaction.atomic():
-        if needs_file and upload is not None:
-            media_kind = "image" if kind == "miniprogram" else kind
-            media_check(kind=media_kind, name=upload.name, size=len(upload.content))
-            media = MediaAsset.objects.create(
-                corp=corp,
-                kind=media_kind,
-                name=upload.name[:128],
-                content=upload.content,
-                content_type=upload.content_type or "application/octet-stream",
-                size=len(upload.content),
-            )
+        media = attachment_media_create(corp=corp, kind=kind, upload=upload)
         attachment = BroadcastAttachment.objects.create(
             corp=corp,
             broadcast=broadcast,
