@@ -38,8 +38,9 @@ from tests.conftest import World
 from wecom.sandbox.testing import SandboxServer, sandbox, sandbox_server  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[3]
-# Redis database for the Celery broker of worker tests (tasks only; caches and counters stay on 15).
-WORKER_BROKER = "redis://127.0.0.1:6379/11"
+# Redis database for the Celery broker of worker tests (tasks only; caches and counters stay on the test
+# database). Another database per concurrent test run: TEST_WORKER_BROKER_URL.
+WORKER_BROKER = os.environ.get("TEST_WORKER_BROKER_URL", "redis://127.0.0.1:6379/11")
 
 ADD_XML = (
     "<xml><ToUserName><![CDATA[{corp}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
