@@ -7,6 +7,8 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scrm.acquisition import selectors
@@ -69,11 +71,17 @@ class CodeForm(forms.Form):
         min_value=2,
         max_value=60,
         initial=DEFAULT_PER_MINUTE_CAP,
-        help_text=_(
-            "WeCom restricts accounts that get added too fast (reportedly more than about 60 people a "
-            "minute for a new account). %(n)s leaves a wide margin."
-        )
-        % {"n": DEFAULT_PER_MINUTE_CAP},
+        # Lazy as a whole: `%` on a lazy string would fix the language at import time.
+        help_text=lazy(
+            lambda: (
+                gettext(
+                    "WeCom restricts accounts that get added too fast (reportedly more than about 60 people a "
+                    "minute for a new account). %(n)s leaves a wide margin."
+                )
+                % {"n": DEFAULT_PER_MINUTE_CAP}
+            ),
+            str,
+        )(),
     )
     per_day_cap = forms.IntegerField(
         label=_("Per member, per day"),

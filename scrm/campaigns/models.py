@@ -14,6 +14,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from scrm.acquisition.models import MediaAsset
 from scrm.customers.models import Member, Tag
@@ -159,7 +160,7 @@ class SendChunk(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting")
         CALLING = "calling", _("Creating")
-        CREATED = "created", _("Created")
+        CREATED = "created", pgettext_lazy("send batch status", "Created")
         SKIPPED = "skipped", _("Nobody left under the quota")
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")

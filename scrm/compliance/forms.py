@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from scrm.compliance.matching import GAP, MAX_LENGTH, MAX_WILDCARDS
@@ -15,11 +17,17 @@ class CorpWordForm(forms.Form):
     word = forms.CharField(
         label=_("Word or pattern"),
         max_length=MAX_LENGTH,
-        help_text=_(
-            "A word is matched anywhere, ignoring spaces, punctuation and letter case. "
-            "In a pattern, * stands for up to %(gap)s characters (at most %(n)s *), e.g. 加*微信."
-        )
-        % {"gap": GAP, "n": MAX_WILDCARDS},
+        # Lazy as a whole: `%` on a lazy string would fix the language at import time.
+        help_text=lazy(
+            lambda: (
+                gettext(
+                    "A word is matched anywhere, ignoring spaces, punctuation and letter case. "
+                    "In a pattern, * stands for up to %(gap)s characters (at most %(n)s *), e.g. 加*微信."
+                )
+                % {"gap": GAP, "n": MAX_WILDCARDS}
+            ),
+            str,
+        )(),
         widget=forms.TextInput(attrs={"placeholder": "加*微信", "autocomplete": "off"}),
     )
 
