@@ -12,7 +12,8 @@ from typing import Any
 
 DEFAULT_PER_MINUTE = 10_000
 DEFAULT_PER_HOUR = 150_000
-FAULT_KINDS = ("busy", "http5xx", "slow", "timeout")
+# freq: 45009, concurrent: 45033; lost: the call takes effect, then times out like "timeout".
+FAULT_KINDS = ("busy", "http5xx", "slow", "timeout", "freq", "concurrent", "lost")
 
 
 @dataclass(slots=True)

@@ -86,6 +86,7 @@ async def cgi(request: web.Request) -> web.StreamResponse:
         sb.run_due()
     now = sb.clock.now()
     corp_id = "-"
+    fault: str | None = None
     try:
         query = request.query
         if path == "gettoken":
@@ -119,6 +120,9 @@ async def cgi(request: web.Request) -> web.StreamResponse:
         message = format_errmsg(exc.errcode, exc.base_message(), hint=_hint(now), ip=request.remote or "")
         return _json({"errcode": exc.errcode, "errmsg": message})
     sb.audit.api(now, corp_id, path, 0)
+    if fault == "lost":  # WeCom did it, but the answer never reaches the caller
+        await asyncio.sleep(corp.faults.timeout_s)
+        return web.Response(status=504, text="gateway timeout")
     if isinstance(result, RawResponse):
         return web.Response(body=result.body, content_type=result.content_type, headers=result.headers)
     out: dict[str, Any] = {"errcode": 0, "errmsg": "ok"}
@@ -143,9 +147,12 @@ async def _run_gated(
         raise ApiError(45033, f"{spec.path} allows {concurrency} concurrent calls")
     inflight[key] = current + 1
     try:
+        # The call takes effect first and its answer comes late: a caller that gives up (or dies) while
+        # waiting has still done what it asked, as with WeCom, and must find out rather than call again.
+        result = await _run(sb, spec, corp, app, request, now)
         if latency_ms:
             await asyncio.sleep(latency_ms / 1000)
-        return await _run(sb, spec, corp, app, request, now)
+        return result
     finally:
         inflight[key] -= 1
 
@@ -184,6 +191,10 @@ async def _fault(sb: Sandbox, corp: Corp, kind: str) -> web.Response | None:
     f = corp.faults
     if kind == "busy":
         raise ApiError(-1)
+    if kind == "freq":  # as if other callers had used up the window; counted like any 45009
+        raise ApiError(45009, "injected")
+    if kind == "concurrent":
+        raise ApiError(45033, "injected")
     if kind == "http5xx":
         status = sb.rng.choice((500, 502, 503))
         return web.Response(
@@ -191,6 +202,8 @@ async def _fault(sb: Sandbox, corp: Corp, kind: str) -> web.Response | None:
         )
     if kind == "slow":
         await asyncio.sleep(f.slow_ms / 1000)
+        return None
+    if kind == "lost":  # answered like a timeout after the call took effect (see cgi)
         return None
     # "timeout": hold the request longer than any sane client waits, then give up on it.
     await asyncio.sleep(f.timeout_s)
