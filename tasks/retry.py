@@ -8,6 +8,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from celery import Task
+from django.db import InterfaceError, OperationalError
 
 from wecom.errors import RateLimited, TransientError
 
@@ -23,7 +24,8 @@ def backoff(attempt: int) -> float:
 
 
 def retry_transient(func: F) -> F:
-    """For `bind=True` tasks: RateLimited waits out its window, other transient errors back off."""
+    """For `bind=True` tasks: RateLimited waits out its window, other transient errors back off. So does a
+    lost database connection (a Postgres restart): the follow-up would otherwise wait for the nightly sync."""
 
     @wraps(func)
     def wrapper(self: Task, *args: Any, **kwargs: Any) -> Any:
@@ -33,7 +35,11 @@ def retry_transient(func: F) -> F:
             raise self.retry(
                 exc=exc, countdown=(exc.retry_after or 60.0) + 1.0, max_retries=MAX_RETRIES
             ) from exc
-        except TransientError as exc:
+        except (TransientError, OperationalError, InterfaceError) as exc:
+            if isinstance(exc, (OperationalError, InterfaceError)):
+                from django.db import close_old_connections
+
+                close_old_connections()  # drop the broken connection; the retry opens a new one
             raise self.retry(
                 exc=exc, countdown=backoff(self.request.retries), max_retries=MAX_RETRIES
             ) from exc

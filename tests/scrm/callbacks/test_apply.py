@@ -166,3 +166,25 @@ def test_a_failing_event_is_recorded_and_retried_then_left_failed(
     assert row.status == InboxStatus.FAILED and row.attempts == apply.MAX_ATTEMPTS
     assert "simulated bug" in row.last_error
     assert not Follow.objects.exists()  # nothing half-applied
+
+
+@pytest.mark.django_db
+def test_an_edit_never_undoes_a_deletion(world: World) -> None:
+    # The member still sees a customer who deleted them, and may edit the remark afterwards.
+    deliver(world, "change_external_contact.add_external_contact", **contact_event("add", 1700000000))
+    deliver(world, "change_external_contact.del_follow_user", **contact_event("del", 1700000100))
+    deliver(world, "change_external_contact.edit_external_contact", **contact_event("edit", 1700000200))
+    assert follow(world).status == FollowStatus.DELETED_BY_CUSTOMER
+
+
+@pytest.mark.parametrize("member_first", [True, False])
+@pytest.mark.django_db
+def test_the_members_deletion_wins_a_same_second_tie_in_either_order(
+    world: World, member_first: bool
+) -> None:
+    deliver(world, "change_external_contact.add_external_contact", **contact_event("add", 1700000000))
+    by_member = ("change_external_contact.del_external_contact", contact_event("del", 1700000100, Source=""))
+    by_customer = ("change_external_contact.del_follow_user", contact_event("del", 1700000100))
+    for name, fields in (by_member, by_customer) if member_first else (by_customer, by_member):
+        deliver(world, name, **fields)
+    assert follow(world).status == FollowStatus.DELETED_BY_MEMBER
