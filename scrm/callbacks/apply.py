@@ -101,6 +101,32 @@ def _after_commit(task_name: str, *args: object) -> None:
     transaction.on_commit(send)
 
 
+# A busy group's joins, applied by several workers, arrive with member versions out of step, and each
+# mismatch asks for a re-fetch of the whole group. One groupchat/get shortly after the burst answers them
+# all: the first mismatch schedules it, the others within the window find it scheduled.
+GROUP_REFETCH_DELAY_S = 2
+
+
+def _refresh_group_soon(corp_pk: int, chat_id: str) -> None:
+    def send() -> None:
+        from scrm.core.redis import get_redis
+        from tasks.celery import app
+
+        try:
+            key = f"refetch:group:{corp_pk}:{chat_id}"
+            if get_redis().set(key, "1", nx=True, ex=GROUP_REFETCH_DELAY_S):
+                app.send_task(
+                    "tasks.sync.refresh_group",
+                    args=(corp_pk, chat_id),
+                    queue="events",
+                    countdown=GROUP_REFETCH_DELAY_S,
+                )
+        except Exception as exc:  # the nightly sync heals what a lost follow-up would have fetched
+            logger.warning("group re-fetch not enqueued: %s", type(exc).__name__)
+
+    transaction.on_commit(send)
+
+
 def event_apply(*, corp: Corp, event: ev.Event, inbox_event: InboxEvent | None = None) -> None:
     t = event.create_time
     at = datetime.fromtimestamp(t, tz=UTC)
@@ -212,7 +238,7 @@ def event_apply(*, corp: Corp, event: ev.Event, inbox_event: InboxEvent | None =
             else:
                 refetch = True  # name, notice or owner changed: the event doesn't say to what
             if refetch:
-                _after_commit("tasks.sync.refresh_group", corp.pk, event.chat_id)
+                _refresh_group_soon(corp.pk, event.chat_id)
         case ev.ChatDismiss():
             groups.group_mark_dismissed(corp=corp, chat_id=event.chat_id, event_time=t)
             from scrm.groupcodes.services import code_on_chat_dismiss

@@ -89,9 +89,7 @@ class TemplateForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=50)
     text = forms.CharField(label=_("Welcome text"), widget=forms.Textarea(attrs={"rows": 5}), max_length=4000)
     link_title = forms.CharField(label=_("Link title"), max_length=128, required=False)
-    link_url = forms.URLField(
-        label=_("Link address"), max_length=500, required=False, assume_scheme="https"
-    )
+    link_url = forms.URLField(label=_("Link address"), max_length=500, required=False, assume_scheme="https")
     notify = forms.BooleanField(
         label=_("Tell members in the WeCom client that a template was added"), required=False, initial=True
     )

@@ -7,7 +7,7 @@ it off the code, more people can scan: callback delivery, our queue and the upda
 the rate the code is being joined right now — the same rule as the channel-code caps
 (scrm/acquisition/caps.py):
 
-    on the code  ⇔  members + margin < capacity,   margin = max(1, ⌈rate × R⌉)
+    on the code  ⇔  members + margin < capacity,   margin = min(max(1, ⌈rate × R⌉), capacity / 4)
 
 `rate` is the code's joins per second by the events' CreateTime (the busier of the last two seconds, or
 the last five on average); R is the configured budget or twice the slowest rotation measured lately.
@@ -54,10 +54,18 @@ def rate_now(*, code_id: int, now: int) -> float:
     return _rate([int(v or 0) for v in values])
 
 
+# A lagging events lane must not feed back into ever larger margins (which take half-empty groups off the
+# code and use the pool up): the reaction budget and the margin have ceilings. Past the margin, joins
+# spill over to the other groups on the code (up to five), which is the protection that remains.
+MAX_REACTION_SECONDS = 5.0
+MAX_MARGIN_SHARE = 4  # a group leaves the code with at most a quarter of its places still free
+
+
 def reaction_seconds(*, corp_pk: int) -> float:
     configured = float(getattr(settings, "GROUPCODE_REACTION_SECONDS", DEFAULT_REACTION_SECONDS))
     observed = get_redis().get(f"gc:reaction:{corp_pk}")
-    return max(configured, 2 * float(observed)) if observed else configured
+    wanted = max(configured, 2 * float(observed)) if observed else configured
+    return min(wanted, max(configured, MAX_REACTION_SECONDS))
 
 
 def reaction_record(*, corp_pk: int, seconds: float) -> None:
@@ -69,8 +77,9 @@ def reaction_record(*, corp_pk: int, seconds: float) -> None:
         redis.set(key, f"{seconds:.3f}", ex=600)
 
 
-def margin_of(*, rate: float, reaction_s: float) -> int:
-    return max(1, math.ceil(rate * reaction_s))
+def margin_of(*, rate: float, reaction_s: float, capacity: int | None = None) -> int:
+    margin = max(1, math.ceil(rate * reaction_s))
+    return margin if capacity is None else min(margin, max(1, capacity // MAX_MARGIN_SHARE))
 
 
 @dataclass(frozen=True)

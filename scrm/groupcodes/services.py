@@ -291,7 +291,8 @@ class Trigger:
 
 def _margin(code: GroupCode) -> tuple[int, float]:
     rate = rotation.rate_now(code_id=code.pk, now=int(time.time()))
-    return rotation.margin_of(rate=rate, reaction_s=rotation.reaction_seconds(corp_pk=code.corp_id)), rate
+    reaction_s = rotation.reaction_seconds(corp_pk=code.corp_id)
+    return rotation.margin_of(rate=rate, reaction_s=reaction_s, capacity=code.capacity), rate
 
 
 def _entries(code: GroupCode) -> list[PoolGroup]:
@@ -532,7 +533,7 @@ def code_on_member_change(
             continue
         if reaction_s is None:
             reaction_s = rotation.reaction_seconds(corp_pk=corp.pk)
-        margin = rotation.margin_of(rate=rate, reaction_s=reaction_s)
+        margin = rotation.margin_of(rate=rate, reaction_s=reaction_s, capacity=capacity)
         if group.member_count + margin >= capacity:
             received = (
                 InboxEvent.objects.filter(pk=inbox_event.pk).values_list("received_at", flat=True).first()

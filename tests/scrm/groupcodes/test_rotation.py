@@ -87,16 +87,22 @@ def test_wecom_creates_rooms_when_the_pool_is_used_up(gc: Gc) -> None:
 
 
 def test_a_burst_rotates_early_by_the_join_rate(gc: Gc) -> None:
-    """Reaction budget 2 s (the default): seven joins in one second make a margin of 14 of 20 places."""
+    """Reaction budget 2 s (the default): a trickle keeps a margin of 2; a burst raises it, up to a quarter
+    of the places (5 of 20), so the group leaves the code early but never half empty."""
     gc.sb.settings(gc.corp.corp_id, qr_capacity=20)
     pool = gc.groups(3)
     code = services.code_create(corp=gc.corp, name="爆发", groups=pool, capacity=20)
     t = time.time()
-    for _ in range(7):
+    for i in range(8):  # one join every 10 s: owner + 8 = 9 members, margin 2
+        gc.join(code.config_id, ts=t - 100 + 10 * i)
+    assert not Rotation.objects.filter(code=code, kind=Rotation.Kind.ROTATE).exists()
+    for _ in range(7):  # then seven in one second
         gc.join(code.config_id, ts=t)
     (r,) = Rotation.objects.filter(code=code, kind=Rotation.Kind.ROTATE)
-    assert r.margin >= 12 and r.trigger_members is not None and r.trigger_members + r.margin >= 20
+    assert r.margin == 5 and r.trigger_members is not None and r.trigger_members + r.margin >= 20
     assert r.trigger_members < 19  # a trickle would have waited for 19
+    assert rotation.margin_of(rate=50, reaction_s=60, capacity=200) == 50  # a lagging lane can't run away
+    assert rotation.margin_of(rate=7, reaction_s=2, capacity=200) == 14
     assert gc.way(code.config_id)["chat_id_list"] == [g.chat_id for g in pool[1:]]
 
 
