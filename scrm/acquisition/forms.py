@@ -75,8 +75,8 @@ class CodeForm(forms.Form):
         help_text=lazy(
             lambda: (
                 gettext(
-                    "WeCom restricts accounts that get added too fast (reportedly more than about 60 people a "
-                    "minute for a new account). %(n)s leaves a wide margin."
+                    "WeCom restricts accounts that get added too fast (reportedly more than about 60 "
+                    "people a minute for a new account). %(n)s leaves a wide margin."
                 )
                 % {"n": DEFAULT_PER_MINUTE_CAP}
             ),
