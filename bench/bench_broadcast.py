@@ -50,6 +50,8 @@ from bench.common import (  # noqa: E402
     percentile,
     production_env,
     scratch_database,
+    start_sandbox,
+    start_web,
     stop_processes,
     wait_http,
 )
@@ -121,38 +123,8 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     )
     bulk = _celery("bulk", 1, env, nice=15)
     procs = [
-        subprocess.Popen(
-            [
-                PY,
-                "-m",
-                "wecom.sandbox",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(SANDBOX_PORT),
-                "--demo",
-                "--callback-url",
-                callback,
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [
-                str(Path(PY).parent / "gunicorn"),
-                "scrm.wsgi:application",
-                "-b",
-                f"127.0.0.1:{WEB_PORT}",
-                "-w",
-                str(args.web_workers),
-                "--log-level",
-                "warning",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-        ),
+        start_sandbox(port=SANDBOX_PORT, env=env, callback_url=callback),
+        start_web(port=WEB_PORT, env=env, workers=args.web_workers),
         _celery("realtime", args.realtime_concurrency, env),
         _celery("events", args.events_concurrency, env, nice=10),
         bulk,

@@ -39,6 +39,8 @@ from bench.common import (  # noqa: E402
     percentile,
     production_env,
     scratch_database,
+    start_sandbox,
+    start_web,
     stop_processes,
     wait_http,
 )
@@ -167,27 +169,8 @@ def run_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
         capture_output=True,
     )
     procs = [
-        subprocess.Popen(
-            [PY, "-m", "wecom.sandbox", "--host", "127.0.0.1", "--port", str(SANDBOX_PORT), "--demo"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [
-                str(Path(PY).parent / "gunicorn"),
-                "scrm.wsgi:application",
-                "-c",
-                "gunicorn.conf.py",
-                "-b",
-                f"127.0.0.1:{WEB_PORT}",
-                "-w",
-                str(args.web_workers),
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-        ),
+        start_sandbox(port=SANDBOX_PORT, env=env),
+        start_web(port=WEB_PORT, env=env, workers=args.web_workers, production_conf=True),
         *_workers(args, env),
     ]
     try:

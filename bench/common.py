@@ -106,3 +106,26 @@ def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float = 20) ->
             p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             p.kill()
+
+
+def start_sandbox(
+    *, port: int, env: dict[str, str], callback_url: str | None = None
+) -> subprocess.Popen[bytes]:
+    """The WeCom sandbox with the demo corp (delivering callbacks to `callback_url` when given)."""
+    cmd = [PY, "-m", "wecom.sandbox", "--host", "127.0.0.1", "--port", str(port), "--demo"]
+    if callback_url:
+        cmd += ["--callback-url", callback_url]
+    return subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def start_web(
+    *, port: int, env: dict[str, str], workers: int, production_conf: bool = False
+) -> subprocess.Popen[bytes]:
+    """gunicorn on 127.0.0.1:`port`: with gunicorn.conf.py (threads, as in production) or plain workers."""
+    cmd = [str(Path(PY).parent / "gunicorn"), "scrm.wsgi:application"]
+    if production_conf:
+        cmd += ["-c", "gunicorn.conf.py"]
+    cmd += ["-b", f"127.0.0.1:{port}", "-w", str(workers)]
+    if not production_conf:
+        cmd += ["--log-level", "warning"]
+    return subprocess.Popen(cmd, cwd=REPO_ROOT, env=env)
