@@ -48,7 +48,7 @@ from scrm.acquisition.models import (
     WelcomeVariant,
 )
 from scrm.compliance.services import content_gate_check
-from scrm.core.wecom import wecom_client
+from scrm.core.wecom import wecom_client, wecom_error_text
 from scrm.customers.models import Customer, Follow, Member, Tag
 from scrm.customers.services import follow_change_tags, timeline_add
 from scrm.tenancy.models import Corp
@@ -86,18 +86,6 @@ MEDIA_EXTENSIONS: dict[str, tuple[str, ...] | None] = {
     "file": None,
 }
 GONE = {84061, 40096}  # the relation or the customer is gone: nothing to enrich
-
-
-def lang_of(language: str | None) -> str:
-    return "en" if (language or "").startswith("en") else "zh-hans"
-
-
-def error_text(exc: WeComError, lang: str) -> str:
-    """WeCom's refusal in plain language with the errcode support asks for."""
-    text = exc.message(lang)
-    if exc.errcode is not None:
-        text += " " + _("(WeCom error code %(code)s)") % {"code": exc.errcode}
-    return text
 
 
 def _epoch(at: datetime) -> float:
@@ -167,7 +155,7 @@ def media_upload(*, corp: Corp, asset: MediaAsset, lane: str = "events") -> Medi
             content_type=asset.content_type,
         )
     except WeComError as exc:
-        asset.last_error = error_text(exc, "en")[:300]
+        asset.last_error = wecom_error_text(exc, "en")[:300]
         asset.save(update_fields=["last_error"])
         raise
     created = datetime.fromtimestamp(int(answer.get("created_at") or time.time()), tz=UTC)
@@ -696,7 +684,7 @@ def code_rebalance(
                 )
             except PermanentError as exc:
                 code.alert, code.alert_errcode, code.alert_at = (
-                    error_text(exc, "zh-hans")[:300],
+                    wecom_error_text(exc, "zh-hans")[:300],
                     exc.errcode,
                     timezone.now(),
                 )

@@ -15,7 +15,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
@@ -29,6 +28,7 @@ from scrm.acquisition.models import (
     WelcomeScript,
     WelcomeVariant,
 )
+from scrm.core.wecom import wecom_error_text
 from scrm.tenancy.models import Corp, Role
 from scrm.tenancy.permissions import corp_view
 from wecom.errors import WeComError
@@ -56,10 +56,6 @@ def _approver(request: HttpRequest) -> bool:
     return bool(request.membership.has_role(Role.ADMIN))  # type: ignore[attr-defined]
 
 
-def _lang() -> str:
-    return services.lang_of(get_language())
-
-
 def _code(request: HttpRequest, code_pk: int) -> ChannelCode:
     try:
         return selectors.code_get(corp=_corp(request), pk=code_pk)
@@ -76,7 +72,7 @@ def _script(request: HttpRequest, script_pk: int) -> WelcomeScript:
 
 def _add_errors(form: Any, exc: ValidationError | WeComError) -> None:
     if isinstance(exc, WeComError):
-        form.add_error(None, services.error_text(exc, _lang()))
+        form.add_error(None, wecom_error_text(exc))
     else:
         for message in exc.messages:
             form.add_error(None, message)
@@ -206,7 +202,7 @@ def code_delete(request: HttpRequest, code_pk: int) -> HttpResponse:
     try:
         services.code_delete(corp=_corp(request), code=code)
     except WeComError as exc:
-        messages.error(request, services.error_text(exc, _lang()))
+        messages.error(request, wecom_error_text(exc))
         return redirect("acquisition:code_detail", code_pk=code.pk)
     messages.success(request, _("Channel code deleted: its QR code no longer works."))
     return redirect("acquisition:codes")

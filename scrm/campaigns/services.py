@@ -34,7 +34,6 @@ from scrm.acquisition.services import (
     Upload,
     attachment_fields_check,
     attachment_media_create,
-    error_text,
     media_upload,
 )
 from scrm.campaigns import selectors
@@ -48,7 +47,7 @@ from scrm.campaigns.models import (
 )
 from scrm.campaigns.quota import period, quota_release, quota_reserve
 from scrm.compliance.services import GateResult, content_gate
-from scrm.core.wecom import wecom_client
+from scrm.core.wecom import wecom_client, wecom_error_text
 from scrm.customers.models import Tag
 from scrm.customers.selectors import FilterError
 from scrm.tenancy.models import Corp
@@ -604,7 +603,7 @@ def chunk_send(*, chunk_id: int, client: WeComClient, attachments: list[dict[str
             attachments=attachments,
         )
     except PermanentError as exc:
-        _record_failed(chunk, errcode=exc.errcode, error=error_text(exc, "zh-hans")[:300])
+        _record_failed(chunk, errcode=exc.errcode, error=wecom_error_text(exc, "zh-hans")[:300])
         return
     except TransientError:
         # Whether WeCom created it is unknown (timeouts): lapse the lease so the retry looks it up.
@@ -720,7 +719,7 @@ def broadcast_remind(*, corp: Corp, broadcast: Broadcast, member_pk: int | None 
                 # Reference: Doc 97610 (remind_groupmsg_send)
                 client.remind_groupmsg_send(chunk.msgid)
             except WeComError as exc:
-                errors.append(error_text(exc, "zh-hans"))
+                errors.append(wecom_error_text(exc, "zh-hans"))
                 continue
             chunk.reminds = [*recent, now]
             chunk.save(update_fields=["reminds", "updated_at"])

@@ -5,9 +5,13 @@ from __future__ import annotations
 import hashlib
 import threading
 
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
 from scrm.core.redis import get_redis
 from scrm.tenancy.models import Corp
 from wecom.client import WeComClient
+from wecom.errors import WeComError
 
 _clients: dict[tuple[str, str, str], WeComClient] = {}
 _lock = threading.Lock()
@@ -34,3 +38,17 @@ def wecom_client(*, corp: Corp, lane: str = "events") -> WeComClient:
             )
             _clients[key] = client
     return client if lane == client.lane else client.with_lane(lane)
+
+
+def wecom_lang(language: str | None = None) -> str:
+    """The language of WeCom's error messages (wecom/errors.py) for a Django language, default the
+    current one: English for English, Simplified Chinese otherwise."""
+    return "en" if (language or get_language() or "").startswith("en") else "zh-hans"
+
+
+def wecom_error_text(exc: WeComError, lang: str | None = None) -> str:
+    """WeCom's refusal in plain language, with the errcode support will ask for."""
+    text = exc.message(lang or wecom_lang())
+    if exc.errcode is not None:
+        text += " " + _("(WeCom error code %(code)s)") % {"code": exc.errcode}
+    return text

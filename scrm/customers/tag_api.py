@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from django.utils.translation import get_language
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from scrm.core.wecom import wecom_lang
 from scrm.customers import tag_services as services
 from scrm.customers.api import ViewCursorPagination, api_corp, paginated
 from scrm.customers.models import BulkTagJob, Member, Tag, TagGroup
@@ -22,10 +22,6 @@ from scrm.tenancy.models import Corp, Role
 from wecom.errors import TransientError, WeComError
 
 
-def _lang() -> str:
-    return "en" if (get_language() or "").startswith("en") else "zh-hans"
-
-
 def refused(exc: TagChangeRefused | FilterError) -> Response:
     message = exc.message if isinstance(exc, TagChangeRefused) else str(exc)
     return Response({"detail": message}, status=status.HTTP_400_BAD_REQUEST)
@@ -33,7 +29,7 @@ def refused(exc: TagChangeRefused | FilterError) -> Response:
 
 def wecom_failed(exc: WeComError) -> Response:
     """WeCom said no (502) or is busy / rate-limited (503, with Retry-After when known)."""
-    body = {"detail": exc.message(_lang()), "errcode": exc.errcode}
+    body = {"detail": exc.message(wecom_lang()), "errcode": exc.errcode}
     if isinstance(exc, TransientError):
         response = Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         if exc.retry_after is not None:
@@ -280,7 +276,7 @@ class JobOutputSerializer(serializers.Serializer):
     def get_failures(self, job: BulkTagJob) -> list[dict[str, Any]]:
         return [
             {"errcode": e.errcode, "key": e.key, "count": e.count, "message": e.message}
-            for e in services.bulk_job_errors(job=job, lang=_lang())
+            for e in services.bulk_job_errors(job=job, lang=wecom_lang())
         ]
 
 

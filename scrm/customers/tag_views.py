@@ -16,11 +16,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST, require_safe
 from kombu.exceptions import OperationalError
 
+from scrm.core.wecom import wecom_error_text, wecom_lang
 from scrm.customers import tag_services as services
 from scrm.customers.models import BulkTagJob, Follow, Member, Tag, TagGroup
 from scrm.customers.selectors import FilterError, tag_groups_for_picker
@@ -31,18 +32,6 @@ from wecom.errors import WeComError
 
 # A job not heard from for this long may have lost its queue message: the page offers to start it again.
 STALE_AFTER = timedelta(minutes=5)
-
-
-def _lang() -> str:
-    return "en" if (get_language() or "").startswith("en") else "zh-hans"
-
-
-def wecom_error_text(exc: WeComError) -> str:
-    """WeCom's refusal in plain language, with the errcode support will ask for."""
-    text = exc.message(_lang())
-    if exc.errcode is not None:
-        text += " " + _("(WeCom error code %(code)s)") % {"code": exc.errcode}
-    return text
 
 
 def _split_names(raw: str) -> list[str]:
@@ -388,7 +377,7 @@ def job_detail(request: HttpRequest, job_pk: int) -> HttpResponse:
             "percent": percent,
             "add_tags": _names(corp, job.add_tag_ids),
             "remove_tags": _names(corp, job.remove_tag_ids),
-            "errors": services.bulk_job_errors(job=job, lang=_lang()),
+            "errors": services.bulk_job_errors(job=job, lang=wecom_lang()),
             "stop_message": _stop_message(job),
             "stop_errcode": job.stop_reason if job.stop_reason.lstrip("-").isdigit() else "",
             "customers_url": _customer_list_url(services.filter_params_of(filter_query)),
@@ -404,7 +393,7 @@ def _stop_message(job: BulkTagJob) -> str:
     if not job.stop_reason:
         return ""
     key: int | str = int(job.stop_reason) if job.stop_reason.lstrip("-").isdigit() else job.stop_reason
-    return message_for(key, _lang())
+    return message_for(key, wecom_lang())
 
 
 @require_POST

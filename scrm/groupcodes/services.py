@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from scrm.callbacks.models import InboxEvent
-from scrm.core.wecom import wecom_client
+from scrm.core.wecom import wecom_client, wecom_error_text
 from scrm.groupcodes import rotation
 from scrm.groupcodes.models import (
     WAY_MAX_CHATS,
@@ -53,13 +53,6 @@ QR_IMAGE_TYPES = {"image/png", "image/jpeg"}
 TEMPLATES_MAX = 100  # per corp (Doc 92366)
 TEMPLATE_TEXT_MAX_BYTES = 4000
 RETRY_SECONDS = 5.0
-
-
-def error_text(exc: WeComError, lang: str = "zh-hans") -> str:
-    text = exc.message(lang)
-    if exc.errcode is not None:
-        text += " " + _("(WeCom error code %(code)s)") % {"code": exc.errcode}
-    return text
 
 
 def _send(task: str, args: tuple[object, ...], *, countdown: float | None = None) -> None:
@@ -380,7 +373,7 @@ def code_rotate(*, corp: Corp, code_id: int, trigger: Trigger | None = None) -> 
                     state=code.state,
                 )
             except WeComError as exc:
-                _alert(code, error_text(exc), exc.errcode)
+                _alert(code, wecom_error_text(exc, "zh-hans"), exc.errcode)
                 Rotation.objects.create(
                     corp=corp,
                     code=code,

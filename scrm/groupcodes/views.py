@@ -9,10 +9,10 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
+from scrm.core.wecom import wecom_error_text
 from scrm.groupcodes import selectors, services
 from scrm.groupcodes.forms import CodeForm, ImageForm, PoolAddForm, TemplateForm
 from scrm.groupcodes.models import GroupCode, GroupWelcomeTemplate, PoolGroup
@@ -29,10 +29,6 @@ def _corp(request: HttpRequest) -> Corp:
     return corp
 
 
-def _lang() -> str:
-    return "en" if (get_language() or "").startswith("en") else "zh-hans"
-
-
 def _code(request: HttpRequest, gcode_pk: int) -> GroupCode:
     try:
         return selectors.code_get(corp=_corp(request), pk=gcode_pk)
@@ -42,7 +38,7 @@ def _code(request: HttpRequest, gcode_pk: int) -> GroupCode:
 
 def _add_errors(form: Any, exc: ValidationError | WeComError) -> None:
     if isinstance(exc, WeComError):
-        form.add_error(None, services.error_text(exc, _lang()))
+        form.add_error(None, wecom_error_text(exc))
     else:
         for message in exc.messages:
             form.add_error(None, message)
@@ -168,7 +164,7 @@ def pool_add(request: HttpRequest, gcode_pk: int) -> HttpResponse:
         for m in exc.messages:
             messages.error(request, m)
     except WeComError as exc:
-        messages.error(request, services.error_text(exc, _lang()))
+        messages.error(request, wecom_error_text(exc))
     return redirect("groupcodes:detail", gcode_pk=code.pk)
 
 
@@ -182,7 +178,7 @@ def pool_remove(request: HttpRequest, gcode_pk: int, entry_pk: int) -> HttpRespo
     except PoolGroup.DoesNotExist as exc:
         raise Http404 from exc
     except WeComError as exc:
-        messages.error(request, services.error_text(exc, _lang()))
+        messages.error(request, wecom_error_text(exc))
     else:
         messages.success(request, _("Group taken out of the pool."))
     return redirect("groupcodes:detail", gcode_pk=code.pk)
@@ -195,7 +191,7 @@ def code_delete(request: HttpRequest, gcode_pk: int) -> HttpResponse:
     try:
         services.code_delete(corp=_corp(request), code=code)
     except WeComError as exc:
-        messages.error(request, services.error_text(exc, _lang()))
+        messages.error(request, wecom_error_text(exc))
         return redirect("groupcodes:detail", gcode_pk=code.pk)
     messages.success(request, _("Group code deleted: its QR code no longer works."))
     return redirect("groupcodes:list")
@@ -319,7 +315,7 @@ def template_delete(request: HttpRequest, template_pk: int) -> HttpResponse:
     try:
         services.template_delete(corp=_corp(request), template=template)
     except WeComError as exc:
-        messages.error(request, services.error_text(exc, _lang()))
+        messages.error(request, wecom_error_text(exc))
     else:
         messages.success(request, _("Group welcome template deleted."))
     return redirect("groupcodes:templates")

@@ -10,10 +10,10 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from scrm.core.wecom import wecom_lang
 from scrm.customers.models import Customer, Member
 from scrm.succession import selectors, services
 from scrm.succession.forms import DedupForm, HandoverForm, OnjobStartForm
@@ -37,10 +37,6 @@ COLOURS = {
     ItemStatus.FAILED: "#7b241c",
     ItemStatus.CANCELLED: "#bdc3c7",
 }
-
-
-def _lang() -> str:
-    return "en" if (get_language() or "").startswith("en") else "zh-hans"
 
 
 def _member(request: HttpRequest, pk: Any) -> Member:
@@ -165,7 +161,7 @@ def handover_detail(request: HttpRequest, handover_pk: int) -> HttpResponse:
         corp=corp, handover=handover, target=target or None, status=status or None
     )
     page = Paginator(items, ITEMS_PAGE_SIZE).get_page(request.GET.get("page"))
-    lang = _lang()
+    lang = wecom_lang()
     rows = [(i, message_for(i.errcode, lang) if i.errcode is not None else "") for i in page.object_list]
     labels = dict(ItemStatus.choices)
     chart = {

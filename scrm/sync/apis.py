@@ -11,10 +11,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from scrm.core.wecom import wecom_lang
 from scrm.sync.models import SyncRun
 from scrm.sync.selectors import SyncProgress, sync_progress_get, sync_run_error, sync_run_percent
 from scrm.sync.services import full_sync_start
-from scrm.sync.views import ui_lang
 from scrm.tenancy.models import Role
 
 
@@ -62,7 +62,7 @@ class SyncStatusApi(APIView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request: Request) -> Response:
-        lang = ui_lang()
+        lang = wecom_lang()
         progress: SyncProgress | None = sync_progress_get(corp=request._request.corp, lang=lang)  # type: ignore[attr-defined]
         data = {"run": _run_data(progress.run, lang) if progress else None}
         return Response(self.OutputSerializer(data).data)
@@ -85,7 +85,7 @@ class SyncStartApi(APIView):
             trigger=SyncRun.Trigger.MANUAL,
             user=cast(User, request.user),
         )
-        data = {"created": created, "run": _run_data(run, ui_lang())}
+        data = {"created": created, "run": _run_data(run, wecom_lang())}
         return Response(
             self.OutputSerializer(data).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

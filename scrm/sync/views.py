@@ -10,19 +10,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from scrm.core.wecom import wecom_lang
 from scrm.sync.models import SyncRun
 from scrm.sync.selectors import sync_progress_get, sync_run_error, sync_run_list, sync_run_percent
 from scrm.sync.services import full_sync_start
 from scrm.tenancy.models import Role
 from scrm.tenancy.permissions import corp_view
-
-
-def ui_lang() -> str:
-    return "en" if (get_language() or "").startswith("en") else "zh-hans"
 
 
 def _safe_next(request: HttpRequest, target: str) -> str:
@@ -35,7 +31,7 @@ def progress_context(request: HttpRequest, next_url: str) -> dict[str, Any]:
     """What sync/_progress.html needs; shared with the {% sync_progress %} tag."""
     membership = getattr(request, "membership", None)
     return {
-        "progress": sync_progress_get(corp=request.corp, lang=ui_lang()),  # type: ignore[attr-defined]
+        "progress": sync_progress_get(corp=request.corp, lang=wecom_lang()),  # type: ignore[attr-defined]
         "can_start": bool(membership and membership.has_role(Role.ADMIN)),
         "sync_next": next_url,
     }
@@ -69,7 +65,7 @@ def sync_progress(request: HttpRequest) -> HttpResponse:
 @require_GET
 @corp_view()
 def sync_history(request: HttpRequest) -> HttpResponse:
-    lang = ui_lang()
+    lang = wecom_lang()
     runs = [
         {"run": run, "percent": sync_run_percent(run=run), "error": sync_run_error(run=run, lang=lang)}
         for run in sync_run_list(corp=request.corp)  # type: ignore[attr-defined]

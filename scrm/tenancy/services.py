@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import User
 from django.db import transaction
 
+from scrm.core.wecom import wecom_lang
 from scrm.tenancy.models import Corp, Membership, Role
 
 
@@ -104,14 +105,13 @@ class ConnectionResult:
 def corp_test_connection(*, corp: Corp) -> ConnectionResult:
     """Fetches an access token and the members with customer-contact permission; says what is wrong."""
     from django.utils import timezone
-    from django.utils.translation import get_language
     from django.utils.translation import gettext as _
 
     from scrm.core.wecom import wecom_client
     from wecom.errors import WeComError
 
     client = wecom_client(corp=corp, lane="events")
-    lang = "en" if (get_language() or "").startswith("en") else "zh-hans"
+    lang = wecom_lang()
     try:
         client.tokens.get()
         follow_users = client.get_follow_user_list().get("follow_user", [])
